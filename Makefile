@@ -1,0 +1,41 @@
+# Two entry points (see README): `make report` and `make test`. Both install what they need
+# into a local virtual environment (.venv) first.
+
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV   := .venv
+BIN    := $(VENV)/bin
+PYTEST_ARGS ?= -n 2
+
+.PHONY: report test install install-dev benchmark clean
+
+$(BIN)/python:
+	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Python >= 3.11 is required (found " + sys.version.split()[0] + "); set PYTHON=/path/to/python3.11")'
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+
+$(VENV)/.installed: $(BIN)/python pyproject.toml
+	$(BIN)/python -m pip install --quiet -e .
+	@touch $@
+
+$(VENV)/.installed-dev: $(VENV)/.installed pyproject.toml
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	@touch $@
+
+install: $(VENV)/.installed
+install-dev: $(VENV)/.installed-dev
+
+## Validate the bundled sample and write its report under reports/sample/
+report: $(VENV)/.installed
+	$(BIN)/ketamine-outcomes validate data/sample
+	$(BIN)/ketamine-outcomes report --data data/sample --out reports/sample
+
+## Run the test suite (simulation studies run at the reduced size set by KO_SIM_REPS)
+test: $(VENV)/.installed-dev
+	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+## Speed and memory benchmarks (not part of the tests); figures go to docs/performance.md
+benchmark: $(VENV)/.installed-dev
+	$(BIN)/python benchmarks/bench_load.py
+
+clean:
+	rm -rf $(VENV) reports/sample .pytest_cache

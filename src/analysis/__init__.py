@@ -1,0 +1,38 @@
+"""ketamine-outcomes: outcome research on ketamine therapy for depression.
+
+Load and validate anonymised exports of sessions and mood scores, derive the field's
+outcomes, fit relapse-interval and responder models, and render cohort reports.
+
+Examples
+--------
+>>> import analysis
+>>> ds = analysis.load_dataset("data/sample")          # doctest: +SKIP
+>>> analysis.get_instrument("PHQ-9").remission_max
+4
+"""
+
+from importlib.metadata import PackageNotFoundError, version
+
+from .dataset import Dataset, check_dataset, load_dataset, validate
+from .instruments import Instrument, get_instrument, instrument_names, load_instrument_file, register_instrument
+from .problems import DataValidationError, ValidationReport
+
+try:
+    __version__ = version("ketamine-outcomes")
+except PackageNotFoundError:  # running from a source tree without installation
+    __version__ = "0+unknown"
+
+__all__ = [
+    "Dataset",
+    "DataValidationError",
+    "Instrument",
+    "ValidationReport",
+    "__version__",
+    "check_dataset",
+    "get_instrument",
+    "instrument_names",
+    "load_dataset",
+    "load_instrument_file",
+    "register_instrument",
+    "validate",
+]

@@ -1,0 +1,108 @@
+"""The ``ketamine-outcomes`` command.
+
+Exit status: 0 success, 1 the data have problems (or a job failed), 2 usage error.
+Bad data never produce a Python traceback: they produce a list of problems.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+__all__ = ["main"]
+
+EXIT_OK, EXIT_PROBLEMS, EXIT_USAGE = 0, 1, 2
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> None:  # argparse exits 2 on usage errors; keep that, say it plainly
+        self.print_usage(sys.stderr)
+        self.exit(EXIT_USAGE, f"{self.prog}: error: {message}\n")
+
+
+def _build_parser() -> argparse.ArgumentParser:
+    from . import __version__
+
+    parser = _Parser(prog="ketamine-outcomes", description="Outcome research on ketamine therapy for depression.")
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+
+    p = sub.add_parser("validate", help="check a dataset folder against data format v1")
+    p.add_argument("path", type=Path, help="dataset folder")
+    p.add_argument("--max-problems", type=int, default=100, help="problems to print (the rest are counted)")
+    p.set_defaults(func=_cmd_validate)
+
+    p = sub.add_parser("simulate", help="write a simulated dataset with its ground truth")
+    p.add_argument("--patients", type=int, default=500, help="number of patients (default 500)")
+    p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+    p.add_argument("--sites", type=int, default=3, help="number of sites (default 3)")
+    p.add_argument("--out", type=Path, required=True, help="output folder")
+    p.add_argument("--format", choices=("csv", "parquet"), default="csv", help="table file format (default csv)")
+    p.set_defaults(func=_cmd_simulate)
+
+    p = sub.add_parser("report", help="validate a dataset and write the cohort summary")
+    p.add_argument("--data", type=Path, default=None, help="dataset folder (default: the bundled sample)")
+    p.add_argument("--out", type=Path, default=None, help="output folder (default reports/<data folder name>)")
+    p.set_defaults(func=_cmd_report)
+    return parser
+
+
+def _cmd_validate(args: argparse.Namespace) -> int:
+    from .dataset import check_dataset
+
+    dataset, report = check_dataset(args.path)
+    stream = sys.stdout if report.ok else sys.stderr
+    if report.n_errors or report.n_warnings:
+        print(report.format(limit=args.max_problems), file=stream)
+    if dataset is None:
+        print(f"{args.path}: not usable ({report.n_errors} error(s)).", file=sys.stderr)
+        return EXIT_PROBLEMS
+    counts = ", ".join(f"{len(t)} {n}" for n, t in dataset.tables.items())
+    print(f"{args.path}: usable ({counts}; {report.n_warnings} warning(s)).")
+    return EXIT_OK
+
+
+def _cmd_simulate(args: argparse.Namespace) -> int:
+    from .simulation import simulate
+
+    if args.patients < 1:
+        print("ketamine-outcomes simulate: --patients must be at least 1", file=sys.stderr)
+        return EXIT_USAGE
+    sim = simulate(n_patients=args.patients, seed=args.seed, n_sites=args.sites)
+    written = sim.write(args.out, format=args.format)
+    print(f"wrote {len(written)} files to {args.out}")
+    return EXIT_OK
+
+
+def default_sample_path() -> Path:
+    """The bundled sample: ``data/sample`` of the source tree."""
+    return Path(__file__).resolve().parents[2] / "data" / "sample"
+
+
+def _cmd_report(args: argparse.Namespace) -> int:
+    from .dataset import check_dataset
+    from .summary import write_summary
+
+    data = args.data or default_sample_path()
+    out = args.out or Path("reports") / data.resolve().name
+    dataset, report = check_dataset(data)
+    if dataset is None:
+        print(report.format(limit=50), file=sys.stderr)
+        return EXIT_PROBLEMS
+    written = write_summary(dataset, out)
+    for path in written:
+        print(path)
+    return EXIT_OK
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``ketamine-outcomes`` command."""
+    parser = _build_parser()
+    args = parser.parse_args(argv)
+    return int(args.func(args))
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

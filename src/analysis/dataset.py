@@ -1,0 +1,206 @@
+"""The validated dataset: four typed tables, loaded from a folder or from DataFrames.
+
+Both ways go through the same conversion and validation, so a folder and the DataFrames
+read from it give equal :class:`Dataset` objects.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pandas as pd
+
+from .instruments import load_instrument_file
+from .problems import DataValidationError, ValidationReport
+from .reading import RawTable, find_table_files, read_table_file
+from .schema import TABLES
+from .validation import fill_medication_classes, validate_tables
+
+__all__ = ["Dataset", "load_dataset", "validate", "check_dataset"]
+
+
+@dataclass(frozen=True, eq=False)
+class Dataset:
+    """A validated dataset in format v1.
+
+    Attributes
+    ----------
+    patients, sessions, assessments, medications : pandas.DataFrame
+        The tables with format-v1 types: identifiers and text as pandas ``string``,
+        numbers and study days as ``float64``, flags as ``boolean``. Instruments carry
+        their canonical names (``"PHQ-9"``); routes, phases and sex are lower case.
+        ``medications`` is empty when the dataset has none; it gains ``drug_class``
+        (filled from the built-in map) and ``dose_dze_mg`` (diazepam-equivalent dose).
+    report : ValidationReport
+        The warnings found while loading (there are no errors in a loaded dataset).
+    source : str or None
+        The folder it came from, if any.
+
+    Examples
+    --------
+    >>> import analysis
+    >>> ds = analysis.load_dataset("data/sample")                        # doctest: +SKIP
+    >>> ds.sessions.groupby("route").size()                              # doctest: +SKIP
+    """
+
+    patients: pd.DataFrame
+    sessions: pd.DataFrame
+    assessments: pd.DataFrame
+    medications: pd.DataFrame
+    report: ValidationReport = field(repr=False)
+    source: str | None = None
+
+    @classmethod
+    def from_frames(
+        cls,
+        patients: pd.DataFrame,
+        sessions: pd.DataFrame,
+        assessments: pd.DataFrame,
+        medications: pd.DataFrame | None = None,
+    ) -> Dataset:
+        """Validate in-memory tables and build a dataset (raises DataValidationError on errors).
+
+        Problems in in-memory tables are placed by row (1-based), not by file line.
+        """
+        frames = {"patients": patients, "sessions": sessions, "assessments": assessments}
+        if medications is not None:
+            frames["medications"] = medications
+        report = ValidationReport("in-memory tables")
+        raw = {}
+        for name, frame in frames.items():
+            if not isinstance(frame, pd.DataFrame):
+                raise TypeError(f"{name} must be a pandas DataFrame, got {type(frame).__name__}")
+            raw[name] = RawTable(name, frame.copy(), name, is_csv=False)
+        return _build(raw, report, source=None)
+
+    @property
+    def tables(self) -> dict[str, pd.DataFrame]:
+        """The four tables by name."""
+        return {name: getattr(self, name) for name in TABLES}
+
+    def equals(self, other: object) -> bool:
+        """True when every table has the same columns, dtypes and values."""
+        if not isinstance(other, Dataset):
+            return False
+        return all(a.equals(b) and list(a.columns) == list(b.columns) and (a.dtypes == b.dtypes).all()
+                   for a, b in zip(self.tables.values(), other.tables.values()))
+
+    __eq__ = equals  # type: ignore[assignment]
+    __hash__ = None  # type: ignore[assignment]
+
+    def __repr__(self) -> str:
+        counts = ", ".join(f"{len(t)} {n}" for n, t in self.tables.items())
+        return f"Dataset({counts}{', from ' + self.source if self.source else ''})"
+
+    def instruments(self) -> list[str]:
+        """Instruments recorded in the assessments, most frequent first."""
+        return list(self.assessments["instrument"].value_counts().index)
+
+    def subset(self, patient_ids) -> Dataset:
+        """The same dataset restricted to some patients (e.g. one site's).
+
+        Examples
+        --------
+        >>> site_a = ds.subset(ds.patients.loc[ds.patients.site == "site_A", "patient_id"])  # doctest: +SKIP
+        """
+        keep = pd.Index(pd.Series(patient_ids, dtype="string").unique())
+        tables = {n: t[t["patient_id"].isin(keep)].reset_index(drop=True) for n, t in self.tables.items()}
+        return Dataset(**tables, report=self.report, source=self.source)
+
+
+def check_dataset(path: str | Path) -> tuple[Dataset | None, ValidationReport]:
+    """Read and validate a dataset folder; return the dataset (None if errors) and every problem.
+
+    Unlike :func:`load_dataset` this does not raise on bad data: it is what
+    ``ketamine-outcomes validate`` uses.
+    """
+    folder = Path(path)
+    report = ValidationReport(str(folder))
+    if not folder.exists():
+        report.add_table_problem("(dataset)", f"folder does not exist: {folder}", code="missing_folder")
+        return None, report
+    if not folder.is_dir():
+        report.add_table_problem("(dataset)", f"not a folder: {folder}; a dataset is a folder of table files", code="missing_folder")
+        return None, report
+    instruments_file = folder / "instruments.toml"
+    if instruments_file.exists():
+        try:
+            load_instrument_file(instruments_file, replace=True)
+        except ValueError as exc:
+            report.add_table_problem("(dataset)", str(exc), file="instruments.toml", code="instruments")
+    files = find_table_files(folder, report)
+    raw = {}
+    for name, file in files.items():
+        table = read_table_file(name, file, report)
+        if table is not None:
+            raw[name] = table
+    try:
+        dataset = _build(raw, report, source=str(folder))
+    except DataValidationError:
+        return None, report
+    return dataset, report
+
+
+def load_dataset(path: str | Path) -> Dataset:
+    """Load and validate a dataset folder (CSV or Parquet tables named after their table).
+
+    Parameters
+    ----------
+    path : str or Path
+        A folder with ``patients``, ``sessions``, ``assessments`` and optionally
+        ``medications`` as ``.csv`` (UTF-8) or ``.parquet`` files, and optionally an
+        ``instruments.toml`` with further instruments.
+
+    Returns
+    -------
+    Dataset
+
+    Raises
+    ------
+    DataValidationError
+        When any error is found; its ``report`` lists every problem with its place.
+
+    Examples
+    --------
+    >>> import analysis
+    >>> ds = analysis.load_dataset("data/sample")                        # doctest: +SKIP
+    >>> ds                                                               # doctest: +SKIP
+    Dataset(500 patients, 5862 sessions, ...)
+    """
+    dataset, report = check_dataset(path)
+    if dataset is None:
+        raise DataValidationError(report)
+    return dataset
+
+
+def validate(path: str | Path) -> ValidationReport:
+    """Every problem in a dataset folder, without raising.
+
+    Examples
+    --------
+    >>> import analysis
+    >>> print(analysis.validate("data/sample").format())                 # doctest: +SKIP
+    """
+    return check_dataset(path)[1]
+
+
+def _build(raw: Mapping[str, RawTable], report: ValidationReport, source: str | None) -> Dataset:
+    tables = validate_tables(dict(raw), report)
+    if not report.ok:
+        raise DataValidationError(report)
+    typed = {name: _canonical(name, tables.get(name)) for name in TABLES}
+    typed["medications"] = fill_medication_classes(typed["medications"])
+    return Dataset(**typed, report=report, source=source)
+
+
+def _canonical(name: str, frame: pd.DataFrame | None) -> pd.DataFrame:
+    """Put the format's columns first in format order; an absent table becomes an empty typed one."""
+    spec = TABLES[name]
+    if frame is None:
+        dtypes = {"id": "string", "text": "string", "category": "string", "boolean": "boolean"}
+        return pd.DataFrame({c.name: pd.Series([], dtype=dtypes.get(c.kind, "float64")) for c in spec.columns if c.required or name == "medications"})
+    known = [c.name for c in spec.columns if c.name in frame.columns]
+    extra = [c for c in frame.columns if c not in known]
+    return frame[known + extra].reset_index(drop=True)

@@ -1,0 +1,420 @@
+"""Checking raw tables against data format v1 and converting them to its types.
+
+All problems are collected in one :class:`~analysis.problems.ValidationReport`, each with
+its table, file line (or row), column, value and what was expected. Column-level rules
+(missing values, ranges, allowed values, unique ids) are pandera schemas built from
+:mod:`analysis.schema`; rules that span columns or tables (score range per instrument,
+patients known, end after start, duplicate rows) are vectorised pandas checks here.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pandera.pandas as pa
+from pandera.errors import SchemaErrors
+
+from . import anonymisation
+from .drugs import DIAZEPAM_EQUIVALENT_PER_MG, drug_class_of
+from .instruments import canonical_name_map, get_instrument, instrument_names
+from .problems import WARNING, ValidationReport
+from .reading import RawTable
+from .schema import ROUTE_ALIASES, SEX_ALIASES, TABLES, ColumnSpec, TableSpec
+
+__all__ = ["validate_tables"]
+
+_TRUE = {"true", "t", "yes", "y", "1", "1.0"}
+_FALSE = {"false", "f", "no", "n", "0", "0.0"}
+
+
+def validate_tables(raw: dict[str, RawTable], report: ValidationReport) -> dict[str, pd.DataFrame]:
+    """Validate and type the tables; problems go to ``report``.
+
+    Returns the converted tables (those that could be read); the caller decides from
+    ``report.ok`` whether they may be used.
+    """
+    tables: dict[str, pd.DataFrame] = {}
+    for name, spec in TABLES.items():
+        if name not in raw:
+            continue
+        table = raw[name]
+        report.set_locator(name, table.file, table.line_numbers, table.is_csv)
+        converted = _convert_table(spec, table, report)
+        if converted is not None:
+            tables[name] = converted
+    _check_across_tables(tables, report)
+    return tables
+
+
+# --- one table ---------------------------------------------------------------------------
+
+
+def _convert_table(spec: TableSpec, raw: RawTable, report: ValidationReport) -> pd.DataFrame | None:
+    frame = raw.frame.reset_index(drop=True)
+    frame.columns = [str(c).strip() for c in frame.columns]
+    name = spec.name
+    if len(frame) == 0:
+        report.add_table_problem(name, "table is empty: it has a header but no data rows", code="empty")
+        return None
+    refused = anonymisation.check_column_names(name, list(frame.columns), report)
+    frame = frame.drop(columns=refused)
+    missing = [c for c in spec.required_columns if c not in frame.columns]
+    if name == "sessions" and not ({"dose_mg_per_kg", "dose_mg"} & set(frame.columns)):
+        missing.append("dose_mg_per_kg or dose_mg")
+    for col in missing:
+        report.add_table_problem(
+            name, f"required column is missing (columns present: {', '.join(map(str, frame.columns))})",
+            column=col, line=1, code="missing_column",
+        )
+    out = {}
+    for col in frame.columns:
+        try:
+            col_spec = spec.column(col)
+        except KeyError:
+            col_spec = None
+        if col_spec is None:
+            out[col] = _convert_extra(name, col, frame[col], report)
+        else:
+            out[col] = _convert_column(name, col_spec, frame[col], report)
+    typed = pd.DataFrame(out, index=frame.index)
+    _run_schema(spec, typed, frame.isna(), report)
+    _warn_outside(spec, typed, report)
+    text_cols = [c for c in typed.columns if c not in {"patient_id", "drug", "drug_class", "instrument", "route", "phase", "sex"}
+                 and pd.api.types.is_string_dtype(typed[c])]
+    anonymisation.check_identifying_values(name, typed, text_cols + ["patient_id"] * ("patient_id" in typed), report)
+    if name == "patients" and "age" in typed:
+        anonymisation.check_top_coded_age(name, typed["age"], report)
+    return typed
+
+
+def _convert_column(table: str, spec: ColumnSpec, values: pd.Series, report: ValidationReport) -> pd.Series:
+    kind = spec.kind
+    if kind in ("number", "integer", "day"):
+        return _to_number(table, spec, values, report)
+    if kind == "boolean":
+        return _to_boolean(table, spec.name, values, report)
+    text = _to_text(values)
+    if kind == "category":
+        text = text.str.lower()
+        if spec.name == "route":
+            text = text.replace(ROUTE_ALIASES)
+        elif spec.name == "sex":
+            text = text.replace(SEX_ALIASES)
+        elif spec.name == "instrument":
+            return _to_instrument(table, values, text, report)
+    return text
+
+
+def _to_text(values: pd.Series) -> pd.Series:
+    if pd.api.types.is_float_dtype(values):
+        # a numeric id column from Parquet: 1.0 -> "1", so CSV and Parquet agree
+        as_int = values.dropna()
+        if (as_int == np.round(as_int)).all():
+            values = values.astype("Int64")
+    text = values.astype("string").str.strip()
+    return text.mask(text == "", pd.NA)
+
+
+def _to_number(table: str, spec: ColumnSpec, values: pd.Series, report: ValidationReport) -> pd.Series:
+    col = spec.name
+    if pd.api.types.is_bool_dtype(values):
+        report.add_table_problem(table, "expected numbers, found true/false values", column=col, code="type")
+        return pd.Series(np.nan, index=values.index)
+    if pd.api.types.is_datetime64_any_dtype(values) or _is_date_object(values):
+        report.add_table_problem(
+            table, f"column holds calendar dates; {anonymisation.HOW_TO_DEIDENTIFY}",
+            column=col, value=str(values.dropna().iloc[0]) if values.notna().any() else None, code="calendar_date",
+        )
+        return pd.Series(np.nan, index=values.index)
+    if pd.api.types.is_numeric_dtype(values):
+        numbers = values.astype("float64")
+    else:
+        text = values.astype("string").str.strip()
+        numbers = pd.to_numeric(text, errors="coerce").astype("float64")
+        bad = numbers.isna().to_numpy() & text.notna().to_numpy() & (text != "").to_numpy()
+        if bad.any():
+            pos = np.flatnonzero(bad)
+            dates = anonymisation.looks_like_calendar_date(text.iloc[pos])
+            kind_is_day = spec.kind == "day"
+            if dates.any():
+                report.add_rows(
+                    table, col, pos[dates], text.iloc[pos[dates]],
+                    f"calendar date where a study day is expected; {anonymisation.HOW_TO_DEIDENTIFY}"
+                    if kind_is_day else f"calendar date where a number is expected; {anonymisation.HOW_TO_DEIDENTIFY}",
+                    code="calendar_date",
+                )
+            rest = pos[~dates]
+            report.add_rows(table, col, rest, text.iloc[rest], f"expected {_expected_number(spec)}", code="type")
+    finite = np.isfinite(numbers.to_numpy(dtype=float, na_value=np.nan)) | numbers.isna().to_numpy()
+    if not finite.all():
+        pos = np.flatnonzero(~finite)
+        report.add_rows(table, col, pos, numbers.iloc[pos], f"expected a finite number ({_expected_number(spec)})", code="type")
+        numbers = numbers.mask(~finite)
+    if spec.kind == "integer":
+        arr = numbers.to_numpy(dtype=float, na_value=np.nan)
+        frac = np.flatnonzero(np.isfinite(arr) & (arr != np.round(arr)))
+        report.add_rows(table, col, frac, arr[frac], "expected a whole number", code="type")
+    return numbers
+
+
+def _is_date_object(values: pd.Series) -> bool:
+    if values.dtype != object:
+        return False
+    first = values.dropna()
+    return len(first) > 0 and hasattr(first.iloc[0], "year") and hasattr(first.iloc[0], "month")
+
+
+def _expected_number(spec: ColumnSpec) -> str:
+    if spec.kind == "day":
+        return "a study day (a number of days, e.g. 0, 7, -3 or 13.5)"
+    unit = f" in {spec.unit}" if spec.unit else ""
+    return f"a {'whole ' if spec.kind == 'integer' else ''}number{unit}"
+
+
+def _to_boolean(table: str, col: str, values: pd.Series, report: ValidationReport) -> pd.Series:
+    if pd.api.types.is_bool_dtype(values):
+        return values.astype("boolean")
+    text = values.astype("string").str.strip().str.lower()
+    result = pd.Series(pd.NA, index=values.index, dtype="boolean")
+    is_true = text.isin(_TRUE).fillna(False).to_numpy(dtype=bool)
+    is_false = text.isin(_FALSE).fillna(False).to_numpy(dtype=bool)
+    result[is_true] = True
+    result[is_false] = False
+    bad = np.flatnonzero(text.notna().to_numpy() & ~is_true & ~is_false)
+    report.add_rows(table, col, bad, values.iloc[bad], "expected true or false (also accepted: yes/no, 1/0)", code="type")
+    return result
+
+
+def _to_instrument(table: str, raw: pd.Series, text: pd.Series, report: ValidationReport) -> pd.Series:
+    names = text.dropna().unique()
+    mapping = canonical_name_map(names)
+    canonical = raw.astype("string").str.strip().str.lower().map(mapping)
+    unknown = np.flatnonzero(text.notna().to_numpy() & canonical.isna().to_numpy())
+    report.add_rows(
+        table, "instrument", unknown, raw.iloc[unknown],
+        f"unknown instrument; expected one of {', '.join(instrument_names())}, or register it "
+        "(analysis.register_instrument or an instruments.toml beside the data)",
+        code="unknown_instrument",
+    )
+    return canonical.astype("string")
+
+
+def _convert_extra(table: str, col: str, values: pd.Series, report: ValidationReport) -> pd.Series:
+    """Further columns: numbers if every value is one, true/false if every value is one, else text.
+
+    The same rule for CSV (all text) and Parquet (typed), so both load to identical tables.
+    """
+    if pd.api.types.is_bool_dtype(values):
+        return values.astype("boolean")
+    if pd.api.types.is_numeric_dtype(values):
+        return values.astype("float64")
+    if pd.api.types.is_datetime64_any_dtype(values) or _is_date_object(values):
+        report.add_table_problem(
+            table, f"column holds calendar dates; {anonymisation.HOW_TO_DEIDENTIFY}",
+            column=col, value=str(values.dropna().iloc[0]) if values.notna().any() else None, code="calendar_date",
+        )
+        return values.astype("string")
+    text = _to_text(values)
+    present = text.dropna()
+    if len(present) == 0:
+        return pd.Series(np.nan, index=values.index, dtype="float64")
+    numbers = pd.to_numeric(present, errors="coerce")
+    if numbers.notna().all():
+        return pd.to_numeric(text, errors="coerce").astype("float64")
+    lower = present.str.lower()
+    if lower.isin(_TRUE | _FALSE).all() and not lower.isin({"1", "0", "1.0", "0.0"}).all():
+        return _to_boolean(table, col, text, report)
+    return text
+
+
+def _run_schema(spec: TableSpec, frame: pd.DataFrame, raw_missing: pd.DataFrame, report: ValidationReport) -> None:
+    """Column rules through pandera. ``raw_missing`` marks values empty before conversion:
+    a value that is missing only after conversion was already reported as a bad value."""
+    columns = {}
+    for col in spec.columns:
+        if col.name not in frame.columns:
+            continue
+        checks = []
+        maximum = col.maximum
+        if spec.name == "patients" and col.name == "age":
+            maximum = None  # ages over 89 are the anonymisation guard's to report
+        if col.allowed:
+            checks.append(pa.Check.isin(list(col.allowed), error=f"expected one of {', '.join(col.allowed)}"))
+        if col.minimum is not None and maximum is not None:
+            checks.append(pa.Check.in_range(col.minimum, maximum, error=f"expected a value from {col.minimum:g} to {maximum:g}"))
+        elif col.minimum is not None:
+            checks.append(pa.Check.ge(col.minimum, error=f"expected a value >= {col.minimum:g}"))
+        elif maximum is not None:
+            checks.append(pa.Check.le(maximum, error=f"expected a value <= {maximum:g}"))
+        columns[col.name] = pa.Column(
+            checks=checks, nullable=col.nullable or col.name not in spec.required_columns,
+            unique=col.name in spec.unique, required=False,
+        )
+    schema = pa.DataFrameSchema(columns, strict=False, name=spec.name)
+    try:
+        schema.validate(frame, lazy=True)
+    except SchemaErrors as exc:
+        cases = exc.failure_cases
+        cases = cases[cases["index"].notna()]
+        for (col, check), group in cases.groupby(["column", "check"], sort=False):
+            positions = group["index"].astype("int64").to_numpy()
+            if check == "not_nullable":
+                positions = positions[raw_missing[col].to_numpy()[positions]]
+                message = f"required value is missing (expected {_expected_for(spec.column(col))})"
+                values = None
+            elif check == "field_uniqueness":
+                message = f"{col} appears more than once; expected each value once"
+                values = group["failure_case"]
+            else:
+                message = str(check)
+                values = group["failure_case"]
+            report.add_rows(spec.name, col, positions, values, message, code=str(check).split(" ")[0])
+
+
+def _expected_for(col: ColumnSpec) -> str:
+    if col.kind in ("number", "integer", "day"):
+        return _expected_number(col)
+    if col.allowed:
+        return f"one of {', '.join(col.allowed)}"
+    return "a value"
+
+
+def _warn_outside(spec: TableSpec, frame: pd.DataFrame, report: ValidationReport) -> None:
+    for col in spec.columns:
+        if col.name not in frame.columns or (col.warn_below is None and col.warn_above is None):
+            continue
+        values = frame[col.name].to_numpy(dtype=float, na_value=np.nan)
+        low = col.warn_below if col.warn_below is not None else -np.inf
+        high = col.warn_above if col.warn_above is not None else np.inf
+        lower_ok = col.minimum if col.minimum is not None else -np.inf
+        odd = np.flatnonzero((values >= lower_ok) & ((values < low) | (values > high)))
+        unit = f" {col.unit}" if col.unit else ""
+        report.add_rows(
+            spec.name, col.name, odd, values[odd],
+            f"implausible value; usually between {low:g} and {high:g}{unit} (kept; please check)",
+            severity=WARNING, code="implausible",
+        )
+
+
+# --- across tables -----------------------------------------------------------------------
+
+
+def _check_across_tables(tables: dict[str, pd.DataFrame], report: ValidationReport) -> None:
+    for name, frame in tables.items():
+        _check_duplicate_rows(name, frame, report)
+    patients = tables.get("patients")
+    if patients is not None and "patient_id" in patients:
+        known = pd.Index(patients["patient_id"].dropna().unique())
+        for name in ("sessions", "assessments", "medications"):
+            frame = tables.get(name)
+            if frame is None or "patient_id" not in frame:
+                continue
+            ids = frame["patient_id"]
+            bad = np.flatnonzero(ids.notna().to_numpy() & ~ids.isin(known).to_numpy())
+            report.add_rows(name, "patient_id", bad, ids.iloc[bad], "patient is not in the patients table", code="unknown_patient")
+        sessions = tables.get("sessions")
+        if sessions is not None and "patient_id" in sessions:
+            without = np.flatnonzero(~patients["patient_id"].isin(sessions["patient_id"]).to_numpy() & patients["patient_id"].notna().to_numpy())
+            report.add_rows(
+                "patients", "patient_id", without, patients["patient_id"].iloc[without],
+                "patient has no sessions (kept; outcome derivations will count it in the attrition table)",
+                severity=WARNING, code="no_sessions",
+            )
+    if "assessments" in tables:
+        _check_scores(tables["assessments"], report)
+    if "sessions" in tables:
+        _check_doses(tables["sessions"], report)
+    if "medications" in tables:
+        _check_medications(tables["medications"], report)
+
+
+def _check_duplicate_rows(name: str, frame: pd.DataFrame, report: ValidationReport) -> None:
+    dup = np.flatnonzero(frame.duplicated(keep="first").to_numpy())
+    if dup.size:
+        first = frame.iloc[dup]
+        shown = first.get("patient_id", pd.Series([None] * len(dup)))
+        report.add_rows(name, None, dup, shown, "row is an exact duplicate of an earlier row", code="duplicate_row")
+
+
+def _check_scores(frame: pd.DataFrame, report: ValidationReport) -> None:
+    if not {"instrument", "score"} <= set(frame.columns):
+        return
+    instrument = frame["instrument"]
+    score = frame["score"].to_numpy(dtype=float, na_value=np.nan)
+    item_cols = [c for c in frame.columns if c.startswith("item_") and c[5:].isdigit()]
+    for name in instrument.dropna().unique():
+        inst = get_instrument(str(name))
+        rows = (instrument == name).to_numpy(dtype=bool, na_value=False)
+        bad = np.flatnonzero(rows & ((score < inst.min_score) | (score > inst.max_score)))
+        report.add_rows(
+            "assessments", "score", bad, score[bad],
+            f"{inst.name} total score outside its range; expected {inst.min_score:g} to {inst.max_score:g}",
+            code="score_range",
+        )
+        for col in item_cols:
+            values = pd.to_numeric(frame[col], errors="coerce").to_numpy(dtype=float, na_value=np.nan)
+            number = int(col[5:])
+            present = rows & ~np.isnan(values)
+            if inst.n_items is not None and number > inst.n_items:
+                beyond = np.flatnonzero(present)
+                report.add_rows(
+                    "assessments", col, beyond, values[beyond],
+                    f"{inst.name} has {inst.n_items} items; this item does not exist", code="item_range",
+                )
+            elif inst.item_max is not None:
+                bad = np.flatnonzero(present & ((values < 0) | (values > inst.item_max)))
+                report.add_rows(
+                    "assessments", col, bad, values[bad],
+                    f"{inst.name} item score outside its range; expected 0 to {inst.item_max}", code="item_range",
+                )
+
+
+def _check_doses(frame: pd.DataFrame, report: ValidationReport) -> None:
+    dose_cols = [c for c in ("dose_mg_per_kg", "dose_mg") if c in frame.columns]
+    if not dose_cols:
+        return
+    none = np.ones(len(frame), dtype=bool)
+    for col in dose_cols:
+        none &= frame[col].isna().to_numpy()
+    pos = np.flatnonzero(none)
+    report.add_rows(
+        "sessions", " / ".join(dose_cols), pos, None, "dose not recorded (kept; dose analyses will exclude this session)",
+        severity=WARNING, code="dose_missing",
+    )
+    if "dose_mg" in frame.columns and "route" in frame.columns:
+        nasal = (frame["route"] == "intranasal").to_numpy(dtype=bool, na_value=False)
+        dose = frame["dose_mg"].to_numpy(dtype=float, na_value=np.nan)
+        odd = np.flatnonzero(nasal & (dose > 112))
+        report.add_rows(
+            "sessions", "dose_mg", odd, dose[odd],
+            "implausible intranasal dose; esketamine is given as 28, 56 or 84 mg (kept; please check)",
+            severity=WARNING, code="implausible",
+        )
+
+
+def _check_medications(frame: pd.DataFrame, report: ValidationReport) -> None:
+    if {"start_day", "end_day"} <= set(frame.columns):
+        start = frame["start_day"].to_numpy(dtype=float, na_value=np.nan)
+        end = frame["end_day"].to_numpy(dtype=float, na_value=np.nan)
+        bad = np.flatnonzero(end < start)
+        report.add_rows(
+            "medications", "end_day", bad, end[bad],
+            "end_day is before start_day; expected end_day >= start_day (empty if ongoing)", code="end_before_start",
+        )
+
+
+def fill_medication_classes(frame: pd.DataFrame) -> pd.DataFrame:
+    """Fill empty ``drug_class`` from the built-in map and add ``dose_dze_mg`` for benzodiazepines."""
+    frame = frame.copy()
+    known = drug_class_of(frame["drug"])
+    if "drug_class" in frame.columns:
+        given = frame["drug_class"].astype("string").str.strip().str.lower()
+        frame["drug_class"] = given.fillna(known.astype("string"))
+    else:
+        frame["drug_class"] = known.astype("string")
+    if "dose_mg" in frame.columns:
+        factor = frame["drug"].astype("string").str.strip().str.lower().map(DIAZEPAM_EQUIVALENT_PER_MG).astype(float)
+        frame["dose_dze_mg"] = frame["dose_mg"].astype(float) * factor
+    else:
+        frame["dose_dze_mg"] = np.nan
+    return frame
