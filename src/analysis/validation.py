@@ -11,7 +11,9 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
-import pandera.pandas as pa
+import pandera.pandas as pdr
+import pyarrow as pa
+import pyarrow.compute as pc
 from pandera.errors import SchemaErrors
 
 from . import anonymisation
@@ -44,6 +46,28 @@ def validate_tables(raw: dict[str, RawTable], report: ValidationReport) -> dict[
             tables[name] = converted
     _check_across_tables(tables, report)
     return tables
+
+
+# --- vectorised helpers --------------------------------------------------------------------
+
+
+def isin(values: pd.Series, allowed) -> np.ndarray:
+    """Boolean array: which values are in ``allowed`` (missing values are not).
+
+    pyarrow's hash-based ``is_in`` is an order of magnitude faster than ``Series.isin`` on
+    the string columns of a million-row table.
+    """
+    array = pa.array(values.astype("string"), type=pa.large_string()) if not isinstance(values, pa.Array) else values
+    value_set = pa.array(pd.Series(list(allowed) if not isinstance(allowed, pd.Series) else allowed, dtype="string").dropna().unique(),
+                         type=pa.large_string())
+    return pc.is_in(array, value_set=value_set, skip_nulls=True).to_numpy(zero_copy_only=False) & values.notna().to_numpy()
+
+
+def map_unique(values: pd.Series, func) -> pd.Series:
+    """Apply ``func`` (a function of one value) once per distinct value, then spread the results."""
+    codes, uniques = pd.factorize(values, use_na_sentinel=True)
+    mapped = np.array([func(u) for u in uniques] + [None], dtype=object)
+    return pd.Series(mapped[codes], index=values.index)
 
 
 # --- one table ---------------------------------------------------------------------------
@@ -174,21 +198,18 @@ def _expected_number(spec: ColumnSpec) -> str:
 def _to_boolean(table: str, col: str, values: pd.Series, report: ValidationReport) -> pd.Series:
     if pd.api.types.is_bool_dtype(values):
         return values.astype("boolean")
-    text = values.astype("string").str.strip().str.lower()
-    result = pd.Series(pd.NA, index=values.index, dtype="boolean")
-    is_true = text.isin(_TRUE).fillna(False).to_numpy(dtype=bool)
-    is_false = text.isin(_FALSE).fillna(False).to_numpy(dtype=bool)
-    result[is_true] = True
-    result[is_false] = False
-    bad = np.flatnonzero(text.notna().to_numpy() & ~is_true & ~is_false)
+    lookup = {**{t: True for t in _TRUE}, **{f: False for f in _FALSE}}
+    parsed = map_unique(values.astype("string"), lambda v: lookup.get(str(v).strip().lower(), "bad"))
+    is_bad = (parsed == "bad").to_numpy()
+    result = parsed.mask(is_bad, None).astype("boolean")
+    bad = np.flatnonzero(is_bad)
     report.add_rows(table, col, bad, values.iloc[bad], "expected true or false (also accepted: yes/no, 1/0)", code="type")
     return result
 
 
 def _to_instrument(table: str, raw: pd.Series, text: pd.Series, report: ValidationReport) -> pd.Series:
-    names = text.dropna().unique()
-    mapping = canonical_name_map(names)
-    canonical = raw.astype("string").str.strip().str.lower().map(mapping)
+    mapping = canonical_name_map(str(v) for v in text.dropna().unique())
+    canonical = map_unique(text, mapping.get)
     unknown = np.flatnonzero(text.notna().to_numpy() & canonical.isna().to_numpy())
     report.add_rows(
         table, "instrument", unknown, raw.iloc[unknown],
@@ -239,18 +260,18 @@ def _run_schema(spec: TableSpec, frame: pd.DataFrame, raw_missing: pd.DataFrame,
         if spec.name == "patients" and col.name == "age":
             maximum = None  # ages over 89 are the anonymisation guard's to report
         if col.allowed:
-            checks.append(pa.Check.isin(list(col.allowed), error=f"expected one of {', '.join(col.allowed)}"))
+            checks.append(pdr.Check.isin(list(col.allowed), error=f"expected one of {', '.join(col.allowed)}"))
         if col.minimum is not None and maximum is not None:
-            checks.append(pa.Check.in_range(col.minimum, maximum, error=f"expected a value from {col.minimum:g} to {maximum:g}"))
+            checks.append(pdr.Check.in_range(col.minimum, maximum, error=f"expected a value from {col.minimum:g} to {maximum:g}"))
         elif col.minimum is not None:
-            checks.append(pa.Check.ge(col.minimum, error=f"expected a value >= {col.minimum:g}"))
+            checks.append(pdr.Check.ge(col.minimum, error=f"expected a value >= {col.minimum:g}"))
         elif maximum is not None:
-            checks.append(pa.Check.le(maximum, error=f"expected a value <= {maximum:g}"))
-        columns[col.name] = pa.Column(
+            checks.append(pdr.Check.le(maximum, error=f"expected a value <= {maximum:g}"))
+        columns[col.name] = pdr.Column(
             checks=checks, nullable=col.nullable or col.name not in spec.required_columns,
             unique=col.name in spec.unique, required=False,
         )
-    schema = pa.DataFrameSchema(columns, strict=False, name=spec.name)
+    schema = pdr.DataFrameSchema(columns, strict=False, name=spec.name)
     try:
         schema.validate(frame, lazy=True)
     except SchemaErrors as exc:
@@ -304,17 +325,17 @@ def _check_across_tables(tables: dict[str, pd.DataFrame], report: ValidationRepo
         _check_duplicate_rows(name, frame, report)
     patients = tables.get("patients")
     if patients is not None and "patient_id" in patients:
-        known = pd.Index(patients["patient_id"].dropna().unique())
+        known = patients["patient_id"]
         for name in ("sessions", "assessments", "medications"):
             frame = tables.get(name)
             if frame is None or "patient_id" not in frame:
                 continue
             ids = frame["patient_id"]
-            bad = np.flatnonzero(ids.notna().to_numpy() & ~ids.isin(known).to_numpy())
+            bad = np.flatnonzero(ids.notna().to_numpy() & ~isin(ids, known))
             report.add_rows(name, "patient_id", bad, ids.iloc[bad], "patient is not in the patients table", code="unknown_patient")
         sessions = tables.get("sessions")
         if sessions is not None and "patient_id" in sessions:
-            without = np.flatnonzero(~patients["patient_id"].isin(sessions["patient_id"]).to_numpy() & patients["patient_id"].notna().to_numpy())
+            without = np.flatnonzero(~isin(patients["patient_id"], sessions["patient_id"]) & patients["patient_id"].notna().to_numpy())
             report.add_rows(
                 "patients", "patient_id", without, patients["patient_id"].iloc[without],
                 "patient has no sessions (kept; outcome derivations will count it in the attrition table)",

@@ -1,0 +1,70 @@
+"""The command line: exit codes, messages, no tracebacks for bad data."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from analysis.cli import main
+
+from conftest import write_tables
+
+SAMPLE = Path(__file__).resolve().parents[1] / "data" / "sample"
+
+
+def test_validate_good_data_exits_0(valid_folder, capsys):
+    assert main(["validate", str(valid_folder)]) == 0
+    assert "usable" in capsys.readouterr().out
+
+
+def test_validate_bad_data_exits_1_with_places(valid_folder, valid_tables, capsys):
+    sessions = valid_tables["sessions"].astype({"day": object})
+    sessions.loc[2, "day"] = "soon"
+    write_tables(valid_folder, {"sessions": sessions})
+    assert main(["validate", str(valid_folder)]) == 1
+    err = capsys.readouterr().err
+    assert "ERROR sessions.csv line 4, column 'day': value 'soon'" in err
+    assert "Traceback" not in err
+
+
+def test_usage_errors_exit_2(capsys):
+    with pytest.raises(SystemExit) as info:
+        main(["validate"])
+    assert info.value.code == 2
+    with pytest.raises(SystemExit) as info:
+        main(["no-such-command"])
+    assert info.value.code == 2
+
+
+def test_console_script_on_corrupted_copy_of_the_sample(tmp_path):
+    """The 'done when' check: a corrupted copy exits 1 naming table, line and column."""
+    copy = Path(shutil.copytree(SAMPLE, tmp_path / "sample"))
+    lines = (copy / "assessments.csv").read_text(encoding="utf-8").splitlines()
+    header = lines[0].split(",")
+    cells = lines[9].split(",")
+    cells[header.index("score")] = "lots"
+    lines[9] = ",".join(cells)
+    (copy / "assessments.csv").write_text("\n".join(lines) + "\n", encoding="utf-8")
+    exe = Path(sys.executable).with_name("ketamine-outcomes")
+    run = subprocess.run([str(exe), "validate", str(copy)], capture_output=True, text=True)
+    assert run.returncode == 1
+    assert "ERROR assessments.csv line 10, column 'score': value 'lots'" in run.stderr
+    assert "Traceback" not in run.stderr + run.stdout
+    ok = subprocess.run([str(exe), "validate", str(SAMPLE)], capture_output=True, text=True)
+    assert ok.returncode == 0, ok.stderr
+
+
+def test_report_writes_the_summary(valid_folder, tmp_path):
+    out = tmp_path / "out"
+    assert main(["report", "--data", str(valid_folder), "--out", str(out)]) == 0
+    sites = pd.read_csv(out / "summary_sites.csv")
+    assert sites.set_index("site").loc["all sites"].tolist() == [3, 4, 5]
+    assert sites.set_index("site").loc["site_A", "sessions"] == 3
+    instruments = pd.read_csv(out / "summary_instruments.csv")
+    phq_a = instruments[(instruments.site == "site_A") & (instruments.instrument == "PHQ-9")].iloc[0]
+    assert (phq_a.patients, phq_a.assessments, phq_a.score_mean) == (1, 2, 15.0)
