@@ -12,7 +12,7 @@ import pytest
 
 from analysis.cli import main
 
-from conftest import write_tables
+from tests.datasets import write_tables
 
 SAMPLE = Path(__file__).resolve().parents[1] / "data" / "sample"
 
@@ -68,3 +68,25 @@ def test_report_writes_the_summary(valid_folder, tmp_path):
     instruments = pd.read_csv(out / "summary_instruments.csv")
     phq_a = instruments[(instruments.site == "site_A") & (instruments.instrument == "PHQ-9")].iloc[0]
     assert (phq_a.patients, phq_a.assessments, phq_a.score_mean) == (1, 2, 15.0)
+
+
+def test_outcomes_command_writes_tables_and_definitions(valid_folder, tmp_path):
+    out = tmp_path / "out"
+    assert main(["outcomes", str(valid_folder), "--out", str(out), "--relapse-confirmations", "1",
+                 "--include-partial-responders"]) == 0
+    import json
+
+    used = json.loads((out / "definitions.json").read_text())
+    assert used["relapse_confirmations"] == 1 and used["include_partial_responders"] is True
+    assert used["baseline_window_days"] == 14
+    attrition = pd.read_csv(out / "attrition.csv")
+    assert attrition.loc[0, "n_remaining"] == 3
+    for name in ("courses", "relapse", "durability"):
+        assert (out / f"{name}.csv").exists()
+
+
+def test_outcomes_command_rejects_bad_definitions(valid_folder, tmp_path, capsys):
+    code = main(["outcomes", str(valid_folder), "--out", str(tmp_path), "--partial-response-pct", "70"])
+    assert code == 2
+    assert "partial_response_pct" in capsys.readouterr().err
+    assert main(["outcomes", str(valid_folder), "--out", str(tmp_path), "--instrument", "HADS"]) == 2

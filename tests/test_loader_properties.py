@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 from analysis import DataValidationError, check_dataset
 from analysis.cli import main
 
-from conftest import VALID_TABLES, write_tables
+from tests.datasets import VALID_TABLES, write_tables
 
 TABLE_NAMES = ["patients", "sessions", "assessments", "medications"]
 

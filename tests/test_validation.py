@@ -13,7 +13,7 @@ import analysis
 from analysis import DataValidationError, check_dataset, load_dataset
 from analysis.problems import ERROR, WARNING
 
-from conftest import write_tables
+from tests.datasets import write_tables
 
 
 def problems_of(folder: Path, severity: str | None = ERROR):
