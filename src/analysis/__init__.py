@@ -15,7 +15,9 @@ from importlib.metadata import PackageNotFoundError, version
 
 from .dataset import Dataset, check_dataset, load_dataset, validate
 from .instruments import Instrument, get_instrument, instrument_names, load_instrument_file, register_instrument
+from .outcomes import Definitions, Outcomes, derive_outcomes
 from .problems import DataValidationError, ValidationReport
+from .simulation import Simulation, simulate
 
 try:
     __version__ = version("ketamine-outcomes")
@@ -25,6 +27,9 @@ except PackageNotFoundError:  # running from a source tree without installation
 __all__ = [
     "Dataset",
     "DataValidationError",
+    "Definitions",
+    "Outcomes",
+    "derive_outcomes",
     "Instrument",
     "ValidationReport",
     "__version__",
@@ -34,5 +39,7 @@ __all__ = [
     "load_dataset",
     "load_instrument_file",
     "register_instrument",
+    "Simulation",
+    "simulate",
     "validate",
 ]

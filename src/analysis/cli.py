@@ -42,11 +42,70 @@ def _build_parser() -> argparse.ArgumentParser:
     p.add_argument("--format", choices=("csv", "parquet"), default="csv", help="table file format (default csv)")
     p.set_defaults(func=_cmd_simulate)
 
+    p = sub.add_parser("outcomes", help="derive courses, relapse, durability and attrition tables")
+    p.add_argument("path", type=Path, help="dataset folder")
+    p.add_argument("--out", type=Path, required=True, help="output folder")
+    p.add_argument("--instrument", default="PHQ-9", help="instrument the outcomes are defined on (default PHQ-9)")
+    _add_definition_options(p)
+    p.set_defaults(func=_cmd_outcomes)
+
     p = sub.add_parser("report", help="validate a dataset and write the cohort summary")
     p.add_argument("--data", type=Path, default=None, help="dataset folder (default: the bundled sample)")
     p.add_argument("--out", type=Path, default=None, help="output folder (default reports/<data folder name>)")
     p.set_defaults(func=_cmd_report)
     return parser
+
+
+def _add_definition_options(parser: argparse.ArgumentParser) -> None:
+    """One option per outcome definition, named after its field (``--relapse-confirmations 1``)."""
+    from dataclasses import fields
+
+    from .outcomes import Definitions
+
+    group = parser.add_argument_group("outcome definitions (defaults: docs/outcomes.md)")
+    for f in fields(Definitions):
+        flag = "--" + f.name.replace("_", "-")
+        if f.type in ("bool", bool):
+            group.add_argument(flag, dest=f.name, action=argparse.BooleanOptionalAction, default=None)
+        elif f.name == "same_day":
+            group.add_argument(flag, dest=f.name, choices=("mean", "first", "last", "max"), default=None)
+        elif f.name in ("induction_sessions", "futility_after_session", "relapse_confirmations"):
+            group.add_argument(flag, dest=f.name, type=int, default=None, metavar="N")
+        else:
+            group.add_argument(flag, dest=f.name, type=float, default=None, metavar="X")
+
+
+def _definitions_from(args: argparse.Namespace) -> dict:
+    from dataclasses import fields
+
+    from .outcomes import Definitions
+
+    return {f.name: getattr(args, f.name) for f in fields(Definitions) if getattr(args, f.name, None) is not None}
+
+
+def _load_or_report(path: Path):
+    from .dataset import check_dataset
+
+    dataset, report = check_dataset(path)
+    if dataset is None:
+        print(report.format(limit=50), file=sys.stderr)
+    return dataset
+
+
+def _cmd_outcomes(args: argparse.Namespace) -> int:
+    from .outcomes import derive_outcomes
+
+    dataset = _load_or_report(args.path)
+    if dataset is None:
+        return EXIT_PROBLEMS
+    try:
+        outcomes = derive_outcomes(dataset, args.instrument, **_definitions_from(args))
+    except (KeyError, TypeError, ValueError) as exc:
+        print(f"ketamine-outcomes outcomes: {exc.args[0] if exc.args else exc}", file=sys.stderr)
+        return EXIT_USAGE
+    for path in outcomes.write(args.out):
+        print(path)
+    return EXIT_OK
 
 
 def _cmd_validate(args: argparse.Namespace) -> int:
@@ -82,16 +141,17 @@ def default_sample_path() -> Path:
 
 
 def _cmd_report(args: argparse.Namespace) -> int:
-    from .dataset import check_dataset
+    from .outcomes import derive_outcomes
     from .summary import write_summary
 
     data = args.data or default_sample_path()
     out = args.out or Path("reports") / data.resolve().name
-    dataset, report = check_dataset(data)
+    dataset = _load_or_report(data)
     if dataset is None:
-        print(report.format(limit=50), file=sys.stderr)
         return EXIT_PROBLEMS
     written = write_summary(dataset, out)
+    if "PHQ-9" in dataset.instruments():
+        written += derive_outcomes(dataset, "PHQ-9").write(out / "outcomes")
     for path in written:
         print(path)
     return EXIT_OK

@@ -1,0 +1,119 @@
+"""Per-patient timelines as sorted arrays: sessions and one instrument's scores.
+
+Everything downstream is vectorised over these arrays: rows are sorted by (patient, day),
+patients are integer codes in the order of the patients table, and "how many sessions came
+before this assessment" is one ``searchsorted`` over a composite (patient, day) key. The
+composite key is exact for days with up to about six decimals.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+__all__ = ["Timeline", "build_timeline", "instrument_scores"]
+
+
+def instrument_scores(assessments: pd.DataFrame, instrument: str, same_day: str) -> pd.DataFrame:
+    """One instrument's scores, one row per patient and day (same-day repeats combined)."""
+    rows = assessments.loc[assessments["instrument"] == instrument, ["patient_id", "day", "score"]]
+    grouped = rows.groupby(["patient_id", "day"], sort=False, observed=True)["score"]
+    combined = getattr(grouped, same_day)()
+    return combined.reset_index()
+
+
+@dataclass
+class Timeline:
+    """Sorted arrays for the vectorised derivations.
+
+    Sessions: ``s_patient`` (code), ``s_day``, ``s_number`` (1-based within patient),
+    ``s_row`` (row in the dataset's sessions table). Scores: ``a_patient``, ``a_day``,
+    ``a_score``. Per patient (indexed by code): ``first_session`` (row in session arrays of
+    the first session, -1 if none), ``n_sessions``.
+    """
+
+    patient_ids: np.ndarray
+    s_patient: np.ndarray
+    s_day: np.ndarray
+    s_number: np.ndarray
+    s_row: np.ndarray
+    a_patient: np.ndarray
+    a_day: np.ndarray
+    a_score: np.ndarray
+    first_session: np.ndarray
+    n_sessions: np.ndarray
+    _scale: float
+    _offset: float
+
+    @property
+    def n_patients(self) -> int:
+        return len(self.patient_ids)
+
+    def _key(self, patient: np.ndarray, day: np.ndarray) -> np.ndarray:
+        return patient.astype(np.float64) * self._scale + (day - self._offset)
+
+    def sessions_before(self, patient: np.ndarray, day: np.ndarray) -> np.ndarray:
+        """Number of the patient's sessions strictly before ``day`` (same-day assessments
+        come before that day's session)."""
+        pos = np.searchsorted(self._key(self.s_patient, self.s_day), self._key(patient, day), side="left")
+        start = np.searchsorted(self.s_patient, patient, side="left")
+        return pos - start
+
+    def session_day(self, patient: np.ndarray, number: np.ndarray) -> np.ndarray:
+        """Day of the patient's ``number``-th session (1-based); NaN where there is none."""
+        number = np.asarray(number)
+        ok = (number >= 1) & (number <= self.n_sessions[patient])
+        idx = np.where(ok, self.first_session[patient] + number - 1, 0)
+        return np.where(ok, self.s_day[idx] if len(self.s_day) else np.nan, np.nan)
+
+
+def build_timeline(patients: pd.DataFrame, sessions: pd.DataFrame, scores: pd.DataFrame) -> Timeline:
+    """Sort sessions and scores by (patient, day) and index patients by their table order."""
+    ids = patients["patient_id"].to_numpy(dtype=object)
+    index = pd.Index(patients["patient_id"])
+    s_patient = index.get_indexer(sessions["patient_id"])
+    s_day = sessions["day"].to_numpy(dtype=float)
+    order = np.lexsort((np.arange(len(s_day)), s_day, s_patient))  # stable on day ties
+    s_patient, s_day = s_patient[order], s_day[order]
+    a_patient = index.get_indexer(scores["patient_id"])
+    a_day = scores["day"].to_numpy(dtype=float)
+    a_score = scores["score"].to_numpy(dtype=float)
+    a_order = np.lexsort((a_day, a_patient))
+    a_patient, a_day, a_score = a_patient[a_order], a_day[a_order], a_score[a_order]
+
+    n_patients = len(ids)
+    n_sessions = np.bincount(s_patient, minlength=n_patients)
+    starts = np.searchsorted(s_patient, np.arange(n_patients), side="left")
+    first_session = np.where(n_sessions > 0, starts, -1)
+    s_number = np.arange(len(s_patient)) - starts[s_patient] + 1 if len(s_patient) else np.zeros(0, dtype=np.int64)
+
+    all_days = np.concatenate([s_day, a_day]) if len(s_day) + len(a_day) else np.zeros(1)
+    offset = float(all_days.min()) - 1.0
+    scale = float(all_days.max() - offset) + 2.0
+    return Timeline(
+        patient_ids=ids, s_patient=s_patient, s_day=s_day, s_number=s_number, s_row=order,
+        a_patient=a_patient, a_day=a_day, a_score=a_score,
+        first_session=first_session, n_sessions=n_sessions, _scale=scale, _offset=offset,
+    )
+
+
+def first_per_group(groups: np.ndarray, mask: np.ndarray, n_groups: int) -> np.ndarray:
+    """Index of the first row with ``mask`` in each group (rows sorted by group); -1 if none."""
+    rows = np.flatnonzero(mask)
+    out = np.full(n_groups, -1, dtype=np.int64)
+    g = groups[rows]
+    first = np.unique(g, return_index=True)[1]
+    out[g[first]] = rows[first]
+    return out
+
+
+def last_per_group(groups: np.ndarray, mask: np.ndarray, n_groups: int) -> np.ndarray:
+    """Index of the last row with ``mask`` in each group (rows sorted by group); -1 if none."""
+    rows = np.flatnonzero(mask)[::-1]
+    out = np.full(n_groups, -1, dtype=np.int64)
+    g = groups[rows]
+    last = np.unique(g, return_index=True)[1]
+    out[g[last]] = rows[last]
+    return out
