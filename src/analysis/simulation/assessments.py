@@ -90,12 +90,15 @@ def simulate_assessments(c: Cohort, ind: Induction, post: PostInduction, look: S
     jit = p.weekly_jitter_days
     w_day = ind.end_day[w_patient] + 7 * w_number + rng.integers(-jit, jit + 1, size=len(w_patient))
     w_ok = (rng.random(len(w_patient)) < p.weekly_assessment_prob) & (w_day <= post.followup_end[w_patient])
+    # a PHQ-9 when the patient reports fading benefit and asks for a booster
+    c_ok = ~np.isnan(post.contact_day) & (rng.random(len(post.contact_day)) < p.booster_request_assessment_prob)
+    c_patient, c_day = post.patient[c_ok], post.contact_day[c_ok]
 
     # PHQ-9 candidates with a priority; one PHQ-9 per patient and day (the best kind wins)
-    patient = np.concatenate([pid[base_ok], pid[end_ok], session_patient[sess_ok], w_patient[w_ok]])
-    day = np.concatenate([base_day[base_ok], end_day[end_ok], session_day[sess_ok], w_day[w_ok]]).astype(np.int64)
+    patient = np.concatenate([pid[base_ok], pid[end_ok], session_patient[sess_ok], c_patient, w_patient[w_ok]])
+    day = np.concatenate([base_day[base_ok], end_day[end_ok], session_day[sess_ok], c_day, w_day[w_ok]]).astype(np.int64)
     priority = np.concatenate([np.zeros(base_ok.sum(), dtype=np.int64), np.ones(end_ok.sum(), dtype=np.int64),
-                               np.full(sess_ok.sum(), 2), np.full(w_ok.sum(), 3)])
+                               np.full(sess_ok.sum(), 2), np.full(len(c_patient), 3), np.full(w_ok.sum(), 3)])
     order = np.argsort(_key(patient, day) * 4 + priority.astype(np.int64), kind="stable")
     patient, day = patient[order], day[order]
     keep = np.ones(len(patient), dtype=bool)

@@ -41,6 +41,7 @@ class PostInduction:
     level: np.ndarray
     durability: np.ndarray  # T_ij of the session, days
     rapamycin: np.ndarray  # exposed at this session
+    contact_day: np.ndarray  # boosters: day the patient reported the fading benefit (NaN otherwise)
     # per patient
     followup_end: np.ndarray
     maintenance: np.ndarray
@@ -75,7 +76,8 @@ def simulate_post_induction(c: Cohort, ind: Induction, p: SimulationParameters, 
     A perceived responder continues with ``maintenance_prob_responder`` (partial responder
     ``maintenance_prob_partial``). The next session is the scheduled one (``s + gap``,
     phase ``maintenance``) or, when the benefit fades first, a booster a few days after
-    the fade (phase ``booster``). After a fade the planned gap shrinks, otherwise it grows.
+    the fade (phase ``booster``), asked for by the patient on the fade day or the day after
+    (``contact_day``). After a fade the planned gap shrinks, otherwise it grows.
     """
     n = c.n
     all_p = np.arange(n)
@@ -106,6 +108,7 @@ def simulate_post_induction(c: Cohort, ind: Induction, p: SimulationParameters, 
     for j in range(1, p.max_post_induction_sessions + 1):
         # draws for every patient at every step keep the streams aligned whatever happens
         u_stop, delay, u_rapa = rng.random(n), rng.integers(dlo, dhi + 1, size=n), rng.random(n)
+        contact_lag = rng.integers(0, 2, size=n)  # the patient calls on the fade day or the day after
         if j > 1:
             on &= u_stop >= p.maintenance_stop_prob
         fade = last_day + last_t
@@ -133,6 +136,7 @@ def simulate_post_induction(c: Cohort, ind: Induction, p: SimulationParameters, 
             "bolus": draw.bolus, "dissociation": draw.dissociation, "completed": draw.completed,
             "level": expit(c.plateau_logit[idx] + p.rapamycin_plateau_logodds * exposed),
             "durability": durability, "rapamycin": exposed,
+            "contact_day": np.where(is_booster, np.ceil(fade[idx]) + contact_lag[idx], np.nan),
         })
         new_gap = np.where(faded, np.round(gap[idx] * p.gap_shrink), np.round(gap[idx] * p.gap_growth))
         gap[idx] = np.clip(new_gap, p.min_gap_days, p.max_gap_days).astype(gap.dtype)
@@ -140,7 +144,7 @@ def simulate_post_induction(c: Cohort, ind: Induction, p: SimulationParameters, 
         last_t[idx] = durability
 
     keys = ("patient", "day", "phase", "dose_kg", "dose_mg", "duration", "bolus", "dissociation", "completed",
-            "level", "durability", "rapamycin")
+            "level", "durability", "rapamycin", "contact_day")
     empty = {"patient": np.zeros(0, dtype=np.int64), "completed": np.zeros(0, dtype=bool), "rapamycin": np.zeros(0, dtype=bool),
              "phase": np.zeros(0, dtype=np.int64)}
     flat = {k: (np.concatenate([part[k] for part in parts]) if parts else empty.get(k, np.zeros(0))) for k in keys}

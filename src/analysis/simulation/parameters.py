@@ -201,6 +201,7 @@ class SimulationParameters:
     session_assessment_prob: float = _p(0.85, "probability", "Chance of a pre-session PHQ-9 on a session day.", "assessments")
     weekly_assessment_prob: float = _p(0.8, "probability", "Chance each weekly follow-up PHQ-9 is returned.", "assessments")
     weekly_jitter_days: int = _p(1, "days", "Weekly assessments fall up to this many days either side of the week.", "assessments")
+    booster_request_assessment_prob: float = _p(0.9, "probability", "Chance a PHQ-9 is recorded when a patient contacts the clinic about fading benefit (the fade day or the day after), before the booster it asks for.", "assessments")
     endpoint_prob: float = _p(0.9, "probability", "Chance of an end-of-induction PHQ-9 after the last induction session.", "assessments")
     endpoint_delay_days: tuple = _p((1, 7), "days", "The endpoint falls this many whole days (uniform) after the last induction session.", "assessments")
 
