@@ -24,10 +24,11 @@ $(VENV)/.installed-dev: $(VENV)/.installed pyproject.toml
 install: $(VENV)/.installed
 install-dev: $(VENV)/.installed-dev
 
-## Validate the bundled sample and write its report under reports/sample/
+## Validate the bundled sample, derive its outcome tables and render its cohort report under reports/sample/
 report: $(VENV)/.installed
 	$(BIN)/ketamine-outcomes validate data/sample
-	$(BIN)/ketamine-outcomes report --data data/sample --out reports/sample
+	$(BIN)/ketamine-outcomes outcomes data/sample --out reports/sample/outcomes
+	$(BIN)/ketamine-outcomes report --out reports/sample
 
 ## Run the test suite (simulation studies run at the reduced size set by KO_SIM_REPS)
 test: $(VENV)/.installed-dev

@@ -59,17 +59,6 @@ def test_console_script_on_corrupted_copy_of_the_sample(tmp_path):
     assert ok.returncode == 0, ok.stderr
 
 
-def test_report_writes_the_summary(valid_folder, tmp_path):
-    out = tmp_path / "out"
-    assert main(["report", "--data", str(valid_folder), "--out", str(out)]) == 0
-    sites = pd.read_csv(out / "summary_sites.csv")
-    assert sites.set_index("site").loc["all sites"].tolist() == [3, 4, 5]
-    assert sites.set_index("site").loc["site_A", "sessions"] == 3
-    instruments = pd.read_csv(out / "summary_instruments.csv")
-    phq_a = instruments[(instruments.site == "site_A") & (instruments.instrument == "PHQ-9")].iloc[0]
-    assert (phq_a.patients, phq_a.assessments, phq_a.score_mean) == (1, 2, 15.0)
-
-
 def test_outcomes_command_writes_tables_and_definitions(valid_folder, tmp_path):
     out = tmp_path / "out"
     assert main(["outcomes", str(valid_folder), "--out", str(out), "--relapse-confirmations", "1",

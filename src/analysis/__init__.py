@@ -18,6 +18,7 @@ from .instruments import Instrument, get_instrument, instrument_names, load_inst
 from .outcomes import Definitions, Outcomes, derive_outcomes
 from .problems import DataValidationError, ValidationReport
 from .simulation import Simulation, simulate
+from .table_one import TableOne, table_one
 
 try:
     __version__ = version("ketamine-outcomes")
@@ -41,5 +42,7 @@ __all__ = [
     "register_instrument",
     "Simulation",
     "simulate",
+    "TableOne",
+    "table_one",
     "validate",
 ]

@@ -49,10 +49,28 @@ def _build_parser() -> argparse.ArgumentParser:
     _add_definition_options(p)
     p.set_defaults(func=_cmd_outcomes)
 
-    p = sub.add_parser("report", help="validate a dataset and write the cohort summary")
+    p = sub.add_parser("report", help="render the cohort report notebook with papermill")
     p.add_argument("--data", type=Path, default=None, help="dataset folder (default: the bundled sample)")
-    p.add_argument("--out", type=Path, default=None, help="output folder (default reports/<data folder name>)")
+    p.add_argument("--out", type=Path, default=None, help="output folder (default reports/<name>)")
+    p.add_argument("-p", "--parameter", nargs=2, action="append", default=[], metavar=("NAME", "VALUE"),
+                   help="a report parameter (repeatable), e.g. -p instrument MADRS -p sites site_A,site_B")
+    p.add_argument("--timeout", type=float, default=900, help="seconds a notebook cell may run (default 900)")
     p.set_defaults(func=_cmd_report)
+
+    p = sub.add_parser("batch", help="render one cohort report per row of a spec (TOML, YAML or CSV)")
+    p.add_argument("spec", type=Path, help="the spec file listing the cohorts")
+    p.add_argument("--out", type=Path, default=Path("reports"), help="output folder (default reports/)")
+    p.add_argument("--workers", type=int, default=None, help="parallel renders (default: one per core)")
+    p.add_argument("--force", action="store_true", help="render even the reports that are unchanged")
+    p.add_argument("--timeout", type=float, default=900, help="seconds one report may take (default 900)")
+    p.set_defaults(func=_cmd_batch)
+
+    p = sub.add_parser("figures", help="render the paper figures (byte-identical across runs) with a manifest")
+    p.add_argument("--data", type=Path, default=None, help="dataset folder (default: the bundled sample)")
+    p.add_argument("--out", type=Path, default=Path("reports/figures"), help="output folder (default reports/figures)")
+    p.add_argument("-p", "--parameter", nargs=2, action="append", default=[], metavar=("NAME", "VALUE"),
+                   help="a figure parameter (repeatable)")
+    p.set_defaults(func=_cmd_figures)
     return parser
 
 
@@ -140,20 +158,75 @@ def default_sample_path() -> Path:
     return Path(__file__).resolve().parents[2] / "data" / "sample"
 
 
-def _cmd_report(args: argparse.Namespace) -> int:
-    from .outcomes import derive_outcomes
-    from .summary import write_summary
+def _report_parameters(args: argparse.Namespace):
+    """The report parameters from ``--data`` and ``-p NAME VALUE`` options, checked."""
+    from .report import ReportParameters
+    from .report.parameters import parse_cli_value
 
-    data = args.data or default_sample_path()
-    out = args.out or Path("reports") / data.resolve().name
-    dataset = _load_or_report(data)
+    values = {name: parse_cli_value(name, value) for name, value in args.parameter}
+    if args.data is not None:
+        values["data"] = str(args.data)
+        values.setdefault("name", args.data.resolve().name)
+    return ReportParameters.checked(values)
+
+
+def _cmd_report(args: argparse.Namespace) -> int:
+    from .report import ParameterError
+    from .report.render import render_report
+
+    try:
+        params = _report_parameters(args)
+    except ParameterError as exc:
+        print(f"ketamine-outcomes report: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    dataset = _load_or_report(params.data_path())
     if dataset is None:
         return EXIT_PROBLEMS
-    written = write_summary(dataset, out)
-    if "PHQ-9" in dataset.instruments():
-        written += derive_outcomes(dataset, "PHQ-9").write(out / "outcomes")
-    for path in written:
-        print(path)
+    out = args.out or Path("reports") / params.name
+    result = render_report(params, out, timeout=args.timeout)
+    if result.status != "ok":
+        print(f"report {params.name}: {result.status}: {result.error}", file=sys.stderr)
+        if result.failed_cell:
+            print(f"failing cell:\n{result.failed_cell}", file=sys.stderr)
+        print(f"the executed notebook is in {result.out}", file=sys.stderr)
+        return EXIT_PROBLEMS
+    print(f"report {params.name}: {result.out / 'report.html'} ({result.seconds:.1f} s)")
+    return EXIT_OK
+
+
+def _cmd_batch(args: argparse.Namespace) -> int:
+    from .report.batch import SpecError, run_batch
+
+    if args.workers is not None and args.workers < 1:
+        print("ketamine-outcomes batch: --workers must be at least 1", file=sys.stderr)
+        return EXIT_USAGE
+    try:
+        results = run_batch(args.spec, args.out, workers=args.workers, force=args.force, timeout=args.timeout)
+    except SpecError as exc:
+        print(f"ketamine-outcomes batch: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    bad = [r for r in results if r.status not in ("ok", "skipped")]
+    for r in results:
+        line = f"{r.status:8} {r.name}" + (f": {r.error}" if r.error else "")
+        print(line, file=sys.stderr if r in bad else sys.stdout)
+    print(f"index: {Path(args.out) / 'index.html'}")
+    return EXIT_PROBLEMS if bad else EXIT_OK
+
+
+def _cmd_figures(args: argparse.Namespace) -> int:
+    from .report import ParameterError
+    from .report.paper import render_figures
+
+    try:
+        result = render_figures(data=args.data, out=args.out,
+                                parameters={name: value for name, value in args.parameter})
+    except ParameterError as exc:
+        print(f"ketamine-outcomes figures: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    if result.status != "ok":
+        print(f"figures: {result.status}: {result.error}", file=sys.stderr)
+        return EXIT_PROBLEMS
+    print(f"figures: {result.out / 'manifest.json'}")
     return EXIT_OK
 
 

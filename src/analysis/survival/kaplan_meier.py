@@ -215,7 +215,8 @@ class KaplanMeierResult:
             out.append(np.concatenate([g.rt.at_risk, [0.0]])[i2])
         return out
 
-    def plot(self, ax=None, *, at_risk: bool = True, ci: bool = True, censor_ticks: bool = True):
+    def plot(self, ax=None, *, at_risk: bool = True, ci: bool = True, censor_ticks: bool = True,
+             min_at_risk: int | None = None):
         """Step curves with confidence bands, censoring ticks and a number-at-risk table.
 
         Parameters
@@ -228,6 +229,10 @@ class KaplanMeierResult:
             Shade the pointwise confidence band (``conf_type``).
         censor_ticks : bool, default True
             Mark censoring times with a vertical tick on the curve.
+        min_at_risk : int, optional
+            For aggregate-only output (small-cell suppression): each curve stops at the
+            last time with at least this many at risk, so no step reveals an individual
+            event, and at-risk counts from 1 to ``min_at_risk - 1`` show as ``<k``.
 
         Returns
         -------
@@ -238,10 +243,12 @@ class KaplanMeierResult:
         for level, g, (lo, hi) in zip(self.levels, self._groups, self._ci):
             show_ci = ci and self.conf_type != "none"
             label = None if self.group_column is None else f"{self.group_column}={level}"
+            keep = slice(None) if min_at_risk is None else g.rt.at_risk >= min_at_risk
+            times = g.rt.time[keep]
             line = step_curve(
-                ax, g.rt.time, g.surv, start=1.0,
-                lower=lo if show_ci else None, upper=hi if show_ci else None,
-                censor_times=g.rt.time[g.rt.censored > 0] if censor_ticks else None, label=label,
+                ax, times, g.surv[keep], start=1.0,
+                lower=lo[keep] if show_ci else None, upper=hi[keep] if show_ci else None,
+                censor_times=times[g.rt.censored[keep] > 0] if censor_ticks else None, label=label,
             )
             colors.append(line.get_color())
         ax.set_ylim(-0.02, 1.02)
@@ -252,7 +259,11 @@ class KaplanMeierResult:
             ax.legend(loc="best", frameon=False)
         if at_risk:
             labels = [str(lv) if self.group_column is None else f"{self.group_column}={lv}" for lv in self.levels]
-            at_risk_table(ax, labels, self._at_risk, colors)
+            fmt = None
+            if min_at_risk is not None:
+                def fmt(v, k=min_at_risk):
+                    return f"<{k}" if 1 <= v < k else f"{v:.0f}" if float(v).is_integer() else f"{v:.1f}"
+            at_risk_table(ax, labels, self._at_risk, colors, fmt=fmt)
         return ax
 
     def __repr__(self) -> str:

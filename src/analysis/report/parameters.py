@@ -1,0 +1,186 @@
+"""The typed parameters of the cohort report, checked before any work starts.
+
+The ``parameters`` cell of ``notebooks/cohort_report.ipynb`` holds the same names with the
+same defaults (a test keeps them identical). Unknown names, wrong types and impossible
+values are errors that say which parameter and what was expected.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+__all__ = ["ReportParameters", "ParameterError", "parse_cli_value"]
+
+
+class ParameterError(ValueError):
+    """Bad report parameters; the message lists every problem, one per line."""
+
+
+class ReportParameters(BaseModel):
+    """Parameters of the cohort report.
+
+    Examples
+    --------
+    >>> from analysis.report import ReportParameters
+    >>> ReportParameters(name="site_A", sites=["site_A"]).min_cell_count
+    11
+    >>> ReportParameters.checked({"min_cel_count": 5})
+    Traceback (most recent call last):
+    ...
+    analysis.report.parameters.ParameterError: report parameters: min_cel_count: unknown parameter ...
+    """
+
+    model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
+
+    data: str = Field("", description="Dataset folder; empty means the bundled sample (data/sample).")
+    name: str = Field("sample", description="Report name: the output folder under reports/ and the index entry.")
+    title: str = Field("Cohort report", description="Title shown at the top of the report.")
+    instrument: str = Field("PHQ-9", description="Instrument every outcome is defined on.")
+    second_instrument: str = Field(
+        "auto", description="Instrument for the sensitivity analysis: a name, 'auto' (the most recorded other "
+        "depression instrument, if any) or '' for none.")
+    sites: list[str] = Field(default_factory=list, description="Keep patients of these sites (empty: all).")
+    routes: list[str] = Field(default_factory=list, description="Keep patients whose first session used one of these routes (empty: all).")
+    period_column: str = Field("period", description="Patients column that holds the period (e.g. year of the index date).")
+    periods: list[str] = Field(default_factory=list, description="Keep patients whose period is one of these (empty: all).")
+    definitions: dict[str, Any] = Field(default_factory=dict, description="Outcome definitions to change (docs/outcomes.md).")
+    min_cell_count: int = Field(11, description="Counts from 1 to min_cell_count - 1 are suppressed in every output.")
+    conf_level: float = Field(0.95, description="Confidence level of every interval.")
+    seed: int = Field(2026, description="Seed for anything random (bootstrap intervals).")
+    output_dir: str = Field("", description="Folder for the tables (CSV) and figures the report writes; empty: write nothing.")
+
+    @field_validator("name")
+    @classmethod
+    def _name_is_a_folder_name(cls, v: str) -> str:
+        if not v or any(c in v for c in '/\\:*?"<>|') or v in {".", ".."}:
+            raise ValueError(f"must be a plain folder name (letters, digits, - and _), got {v!r}")
+        return v
+
+    @field_validator("instrument")
+    @classmethod
+    def _known_instrument(cls, v: str) -> str:
+        from ..instruments import get_instrument
+
+        try:
+            return get_instrument(v).name
+        except KeyError as exc:
+            raise ValueError(exc.args[0]) from None
+
+    @field_validator("second_instrument")
+    @classmethod
+    def _known_second(cls, v: str) -> str:
+        if v in ("", "auto"):
+            return v
+        return cls._known_instrument(v)
+
+    @field_validator("routes")
+    @classmethod
+    def _known_routes(cls, v: list[str]) -> list[str]:
+        from ..schema import ROUTES
+
+        bad = [r for r in v if r not in ROUTES]
+        if bad:
+            raise ValueError(f"unknown route(s) {bad}; expected some of {list(ROUTES)}")
+        return v
+
+    @field_validator("min_cell_count")
+    @classmethod
+    def _k_positive(cls, v: int) -> int:
+        if v < 1:
+            raise ValueError(f"must be at least 1 (1 turns suppression off), got {v}")
+        return v
+
+    @field_validator("conf_level")
+    @classmethod
+    def _level(cls, v: float) -> float:
+        if not 0.5 <= v < 1:
+            raise ValueError(f"must be at least 0.5 and below 1, got {v}")
+        return v
+
+    @field_validator("definitions")
+    @classmethod
+    def _definitions(cls, v: dict[str, Any]) -> dict[str, Any]:
+        from ..outcomes import Definitions
+
+        try:
+            Definitions.from_kwargs(**v)
+        except (TypeError, ValueError) as exc:
+            raise ValueError(str(exc)) from None
+        return v
+
+    @model_validator(mode="after")
+    def _data_exists(self) -> ReportParameters:
+        if self.data and not Path(self.data).is_dir():
+            raise ValueError(f"data: folder does not exist: {self.data}")
+        return self
+
+    # --- construction ------------------------------------------------------------------------
+
+    @classmethod
+    def checked(cls, values: Mapping[str, Any]) -> ReportParameters:
+        """Build from a mapping, turning every validation problem into one clear ParameterError."""
+        try:
+            return cls(**dict(values))
+        except ValidationError as exc:
+            lines = []
+            for err in exc.errors():
+                where = ".".join(str(p) for p in err["loc"]) or "parameters"
+                message = err["msg"].removeprefix("Value error, ")
+                if err["type"] == "extra_forbidden":
+                    message = f"unknown parameter; known: {', '.join(cls.model_fields)}"
+                elif err["type"].endswith("_type"):
+                    message = f"{message} (got {err['input']!r})"
+                lines.append(f"{where}: {message}")
+            raise ParameterError("report parameters: " + "; ".join(lines)) from None
+
+    @classmethod
+    def from_namespace(cls, namespace: Mapping[str, Any]) -> ReportParameters:
+        """Pick the parameters out of a notebook's globals and check them."""
+        return cls.checked({k: namespace[k] for k in cls.model_fields if k in namespace})
+
+    def data_path(self) -> Path:
+        """The dataset folder (the bundled sample when ``data`` is empty)."""
+        if self.data:
+            return Path(self.data)
+        from ..cli import default_sample_path
+
+        return default_sample_path()
+
+    def literals(self) -> dict[str, Any]:
+        """The parameters as plain literals (for papermill and provenance)."""
+        return self.model_dump()
+
+
+def parse_cli_value(name: str, text: str) -> Any:
+    """Turn ``-p NAME VALUE`` text into the parameter's type: numbers, true/false, JSON lists and
+    objects; comma-separated text for list parameters."""
+    import json
+
+    field = ReportParameters.model_fields.get(name)
+    if field is None:
+        return text  # the model reports the unknown name
+    annotation = str(field.annotation)
+    if annotation.startswith("list"):
+        if text.strip().startswith("["):
+            return json.loads(text)
+        return [t.strip() for t in text.split(",") if t.strip()]
+    if annotation.startswith("dict"):
+        try:
+            return json.loads(text)
+        except json.JSONDecodeError as exc:
+            raise ParameterError(f"report parameters: {name}: expected a JSON object, got {text!r} ({exc.msg})") from None
+    if field.annotation is int:
+        try:
+            return int(text)
+        except ValueError:
+            raise ParameterError(f"report parameters: {name}: expected a whole number, got {text!r}") from None
+    if field.annotation is float:
+        try:
+            return float(text)
+        except ValueError:
+            raise ParameterError(f"report parameters: {name}: expected a number, got {text!r}") from None
+    return text

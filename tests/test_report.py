@@ -1,0 +1,244 @@
+"""Cohort reports: parameters, rendering end to end, batches, byte-identical figures, suppression."""
+
+from __future__ import annotations
+
+import ast
+import json
+import re
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+import analysis
+from analysis.cli import main
+from analysis.report import ParameterError, ReportParameters, merge_small_steps, suppress_table
+from analysis.report.paper import FigureParameters
+from analysis.report.privacy import format_count, format_percent
+
+ROOT = Path(__file__).resolve().parents[1]
+NOTEBOOKS = ROOT / "notebooks"
+
+
+def parameters_cell(name: str) -> dict:
+    nb = json.loads((NOTEBOOKS / f"{name}.ipynb").read_text())
+    cells = [c for c in nb["cells"] if "parameters" in c["metadata"].get("tags", [])]
+    assert len(cells) == 1, f"{name}: exactly one cell tagged 'parameters'"
+    values = {}
+    for node in ast.parse("".join(cells[0]["source"])).body:
+        assert isinstance(node, ast.Assign), f"{name}: the parameters cell holds only assignments of literals"
+        values[node.targets[0].id] = ast.literal_eval(node.value)
+    return values
+
+
+# --- notebooks ------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("notebook, model", [("cohort_report", ReportParameters), ("paper_figures", FigureParameters)])
+def test_parameters_cell_matches_the_model(notebook, model):
+    cell = parameters_cell(notebook)
+    defaults = model().model_dump()
+    assert cell == defaults
+
+
+@pytest.mark.parametrize("name", ["cohort_report", "paper_figures", "explore"])
+def test_notebooks_are_committed_without_outputs_and_match_their_scripts(name):
+    import jupytext
+
+    nb = json.loads((NOTEBOOKS / f"{name}.ipynb").read_text())
+    for cell in nb["cells"]:
+        if cell["cell_type"] == "code":
+            assert cell["outputs"] == [] and cell["execution_count"] is None
+    paired = jupytext.read(NOTEBOOKS / f"{name}.py")
+    assert [c.source for c in paired.cells] == ["".join(c["source"]) for c in nb["cells"]]
+
+
+# --- parameters -----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "values, message",
+    [
+        ({"min_cel_count": 5}, "min_cel_count: unknown parameter"),
+        ({"min_cell_count": "11"}, "min_cell_count: Input should be a valid integer"),
+        ({"min_cell_count": 0}, "min_cell_count: must be at least 1"),
+        ({"conf_level": 1.5}, "conf_level: must be at least 0.5 and below 1"),
+        ({"instrument": "HADS"}, "instrument: unknown instrument 'HADS'"),
+        ({"routes": ["rectal"]}, "routes: unknown route(s) ['rectal']"),
+        ({"definitions": {"relapse_confirmation": 2}}, "definitions: unknown definition(s) ['relapse_confirmation']"),
+        ({"data": "/no/such/folder"}, "data: folder does not exist"),
+        ({"name": "a/b"}, "name: must be a plain folder name"),
+        ({"sites": "site_A"}, "sites: Input should be a valid list"),
+    ],
+)
+def test_bad_parameters_are_clear_errors(values, message):
+    with pytest.raises(ParameterError) as info:
+        ReportParameters.checked(values)
+    assert message in str(info.value)
+
+
+def test_bad_parameters_fail_fast_on_the_command_line(tmp_path, capsys):
+    code = main(["report", "--out", str(tmp_path / "r"), "-p", "min_cell_count", "eleven"])
+    assert code == 2
+    assert "min_cell_count: expected a whole number, got 'eleven'" in capsys.readouterr().err
+    assert main(["report", "--out", str(tmp_path / "r"), "-p", "colour", "red"]) == 2
+    assert "colour: unknown parameter" in capsys.readouterr().err
+    assert not (tmp_path / "r").exists()     # nothing started
+
+
+# --- suppression ------------------------------------------------------------------------------
+
+
+def test_format_count_and_percent():
+    assert [format_count(n, 11) for n in (0, 1, 10, 11, 250)] == ["0", "<11", "<11", "11", "250"]
+    assert format_percent(5, 100, 11) == "suppressed" and format_percent(50, 100, 11) == "50.0%"
+
+
+def test_complementary_suppression_blocks_subtraction():
+    counts = pd.DataFrame({"iv": [120, 40, 3], "im": [30, 12, 20]}, index=["a", "b", "c"])
+    hide = suppress_table(counts, 11)
+    assert hide.loc["c", "iv"]                     # primary: 3
+    assert hide["iv"].sum() >= 2                   # its column total is shown: a second cell hidden
+    assert hide.loc["c"].sum() >= 2                # its row total is shown: a second cell hidden
+    for axis in (0, 1):
+        assert ((hide.sum(axis=axis) == 0) | (hide.sum(axis=axis) >= 2)).all()
+
+
+def test_small_attrition_steps_are_merged():
+    steps = pd.DataFrame({"step": ["all", "a", "b", "c"], "n_in": [500, 500, 497, 300],
+                          "n_excluded": [0, 3, 197, 4], "n_remaining": [500, 497, 300, 296], "reason": ["", "x", "y", "z"]})
+    shown = merge_small_steps(steps, 11)
+    assert shown["step"].tolist() == ["all", "a; b; c"]
+    assert shown.iloc[1][["n_in", "n_excluded", "n_remaining"]].tolist() == ["500", "204", "296"]
+    lone = merge_small_steps(steps.iloc[:2].assign(n_remaining=[500, 497]), 11)
+    assert lone.iloc[0]["n_in"] == "497 + <11" and lone.iloc[0]["n_excluded"] == "<11"
+
+
+@pytest.fixture(scope="module")
+def small_site_data(tmp_path_factory):
+    """A cohort with a small subgroup: one site with few patients."""
+    sim = analysis.simulate(n_patients=160, seed=3, n_sites=3, site_size_decay=4)
+    folder = tmp_path_factory.mktemp("small") / "data"
+    sim.write(folder)
+    return folder
+
+
+def _shown_counts(table: pd.DataFrame, columns) -> list[int]:
+    values = []
+    for col in columns:
+        if col in table:
+            for v in table[col].astype(str):
+                if re.fullmatch(r"\d+", v):
+                    values.append(int(v))
+                m = re.fullmatch(r"(\d+) \(", v[: v.find("(") + 1] if "(" in v else "")
+                if m:
+                    values.append(int(m.group(1)))
+    return values
+
+
+def test_small_cells_never_show_in_report_tables(small_site_data, tmp_path):
+    from analysis.report import CohortReport
+
+    params = ReportParameters(data=str(small_site_data), name="small")
+    report = CohortReport(params, output_dir=tmp_path)
+    sites = report.dataset.patients["site"].value_counts()
+    assert sites.min() < 11, "the fixture must have a small site"
+    for method in ("data_summary", "attrition", "table_one", "response", "relapse", "sensitivity"):
+        getattr(report, method)()
+    tables = {p.stem: pd.read_csv(p, dtype=str, keep_default_na=False) for p in (tmp_path / "tables").glob("*.csv")}
+    count_columns = {
+        "patients_by_site": ["patients"], "sessions_by_route": ["patients"], "assessments_by_instrument": ["patients"],
+        "attrition": ["n_in", "n_excluded", "n_remaining"], "response": ["n"],
+        "table_one": ["overall", "non-responder", "partial", "responder"],
+        "sensitivity": ["patients with endpoint", "followed after induction"],
+    }
+    for name, columns in count_columns.items():
+        shown = _shown_counts(tables[name], columns)
+        assert not [v for v in shown if 1 <= v < 11], (name, tables[name])
+    assert any("<11" in " ".join(t.astype(str).to_numpy().ravel()) for t in tables.values())
+
+
+# --- rendering ---------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def rendered(tmp_path_factory):
+    from analysis.report.render import render_report
+
+    out = tmp_path_factory.mktemp("report") / "sample"
+    return render_report(ReportParameters(), out)
+
+
+def test_sample_report_renders_end_to_end(rendered):
+    assert rendered.status == "ok", rendered.error
+    out = rendered.out
+    for name in ("cohort_report.ipynb", "report.html", "provenance.json", "key_figures.json"):
+        assert (out / name).exists(), name
+    assert {p.name for p in (out / "figures").glob("*.png")} >= {"relapse_km.png", "waterfall.png", "attrition_flow.png"}
+    assert (out / "tables" / "response.csv").exists()
+    provenance = json.loads((out / "provenance.json").read_text())
+    assert set(provenance) >= {"package_version", "git", "data", "parameters", "python", "dependencies", "timings_seconds"}
+    assert set(provenance["data"]["sha256"]) >= {"patients.csv", "sessions.csv", "assessments.csv"}
+    assert provenance["parameters"]["min_cell_count"] == 11
+    # the key figures are the derivation's numbers
+    outcomes = analysis.derive_outcomes(analysis.load_dataset(ROOT / "data" / "sample"))
+    with_endpoint = outcomes.courses[outcomes.courses.category.notna()]
+    expected = f"{100 * (with_endpoint.category == 'responder').mean():.1f}%"
+    assert rendered.key_figures["response"] == expected
+
+
+def test_html_is_self_contained_with_provenance_footer(rendered):
+    page = (rendered.out / "report.html").read_text()
+    assert not re.search(r"""(src|href)\s*=\s*["']?\s*(https?:)?//""", page, re.IGNORECASE)
+    assert not re.search(r"<script|<link|@import", page, re.IGNORECASE)
+    assert page.count("data:image/png;base64") >= 4
+    assert "Provenance" in page and "ketamine-outcomes" in page and "sha256" in page
+    assert "import analysis" not in page and "ReportParameters" not in page     # code hidden
+
+
+def test_batch_with_an_invalid_cohort_and_skipping(tmp_path, capsys):
+    spec = tmp_path / "spec.toml"
+    spec.write_text(
+        '[defaults]\ninstrument = "PHQ-9"\n\n'
+        '[[cohort]]\nname = "site_A"\nsites = ["site_A"]\n\n'
+        '[[cohort]]\nname = "iv"\nroutes = ["iv"]\n\n'
+        '[[cohort]]\nname = "nowhere"\nsites = ["site_Z"]\n'
+    )
+    out = tmp_path / "out"
+    assert main(["batch", str(spec), "--out", str(out), "--workers", "2"]) == 1
+    index = json.loads((out / "index.json").read_text())
+    assert [(r["name"], r["status"]) for r in index] == [("site_A", "ok"), ("iv", "ok"), ("nowhere", "invalid")]
+    assert "site_Z" in index[2]["error"]
+    page = (out / "index.html").read_text()
+    assert all(name in page for name in ("site_A", "iv", "nowhere")) and 'href="site_A/report.html"' in page
+    assert (out / "site_A" / "report.html").exists() and (out / "iv" / "report.html").exists()
+    # unchanged: skipped; forced: rendered again
+    assert main(["batch", str(spec), "--out", str(out), "--workers", "2"]) == 1
+    index = json.loads((out / "index.json").read_text())
+    assert [r["status"] for r in index] == ["skipped", "skipped", "invalid"]
+    assert index[0]["key_figures"]["patients"]
+
+
+def test_batch_spec_formats_and_timeout(tmp_path):
+    from analysis.report.batch import load_spec, run_batch
+
+    csv = tmp_path / "spec.csv"
+    csv.write_text("name,sites,min_cell_count\nA,site_A,11\nAB,\"site_A,site_B\",\n")
+    rows = load_spec(csv)
+    assert rows == [{"name": "A", "sites": ["site_A"], "min_cell_count": 11}, {"name": "AB", "sites": ["site_A", "site_B"]}]
+    yaml = tmp_path / "spec.yaml"
+    yaml.write_text("defaults:\n  min_cell_count: 5\ncohorts:\n  - name: A\n    sites: [site_A]\n")
+    assert load_spec(yaml) == [{"min_cell_count": 5, "name": "A", "sites": ["site_A"]}]
+    results = run_batch(yaml, tmp_path / "out", workers=1, timeout=0.5, progress=False)
+    assert [r.status for r in results] == ["timeout"]
+
+
+def test_paper_figures_are_byte_identical(tmp_path):
+    assert main(["figures", "--out", str(tmp_path / "one")]) == 0
+    assert main(["figures", "--out", str(tmp_path / "two")]) == 0
+    one = json.loads((tmp_path / "one" / "manifest.json").read_text())
+    two = json.loads((tmp_path / "two" / "manifest.json").read_text())
+    assert one == two
+    assert {Path(n).suffix for n in one} == {".pdf", ".svg", ".png"} and len(one) == 12
