@@ -1,0 +1,252 @@
+"""Logistic regression for a binary outcome (responder, remission), agreeing with R's
+``glm(family = binomial)`` and, with probability weights, ``sandwich::vcovHC(type = "HC0")``.
+
+See ``docs/response.md`` section 2.
+"""
+
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+import pandas as pd
+import statsmodels.api as sm
+
+from ..survival._common import check_choice
+from ._base import CategoricalModelMixin, check_level, coef_table, get_ax
+from ._formula import capture_env, model_frame
+
+__all__ = ["LogisticResult", "logistic", "binary_outcome"]
+
+WEIGHT_TYPES = ("frequency", "probability")
+VCOV_TYPES = ("auto", "model", "HC0")
+
+
+def binary_outcome(y: pd.Series, name: str) -> np.ndarray:
+    """The outcome as 0.0/1.0; booleans or numbers that are all 0 or 1, else a clear error."""
+    if pd.api.types.is_bool_dtype(y.dtype):
+        return y.to_numpy(dtype=float)
+    if isinstance(y.dtype, pd.CategoricalDtype) or not pd.api.types.is_numeric_dtype(y.dtype):
+        vals = pd.unique(y)[:6]
+        if len(pd.unique(y)) == 2 and all(isinstance(v, (bool, np.bool_)) for v in vals):
+            return y.astype(bool).to_numpy(dtype=float)
+        raise ValueError(
+            f"the outcome {name!r} must be boolean or 0/1; got values {', '.join(map(repr, vals))}. "
+            f"Write the event as an expression, e.g. '{name} == \"responder\" ~ ...'"
+        )
+    v = y.to_numpy(dtype=float)
+    bad = ~np.isin(v, (0.0, 1.0))
+    if bad.any():
+        rows = np.flatnonzero(bad)[:5] + 1
+        raise ValueError(
+            f"the outcome {name!r} must be boolean or 0/1; rows {', '.join(map(str, rows))} have "
+            f"{', '.join(map(repr, v[bad][:5]))}"
+        )
+    return v
+
+
+def _expit(x):
+    return 1.0 / (1.0 + np.exp(-x))
+
+
+class LogisticResult(CategoricalModelMixin):
+    """A fitted logistic regression.
+
+    Attributes
+    ----------
+    summary : pandas.DataFrame
+        Indexed by term: ``coef`` (log odds ratio), ``se``, ``z``, ``p_value``,
+        ``ci_lower``, ``ci_upper``, ``odds_ratio``, ``odds_ratio_ci_lower``,
+        ``odds_ratio_ci_upper`` (Wald intervals, as R's ``confint.default``).
+    params, cov : pandas.Series, pandas.DataFrame
+        Coefficients and their covariance (model-based or HC0, see ``vcov``).
+    vcov : str
+        "model" (inverse Fisher information, R's ``vcov(glm)``) or "HC0" (sandwich).
+    weight_type : str or None
+        "frequency" or "probability" when weighted.
+    loglik, deviance, aic : float
+        As R's ``logLik``, ``deviance`` and ``AIC`` (frequency weights count as that many
+        rows; with probability weights these are of the weighted pseudo-likelihood).
+    n_obs, n_events, n_dropped : int
+        Rows used, events among them, rows dropped for missing values.
+    """
+
+    def __init__(self, mf, fit, y, w, weight_type, vcov, cov, conf_level):
+        self._mf = mf
+        self._fit = fit
+        self._y = y
+        self._weights = w
+        self.weight_type = weight_type
+        self.vcov = vcov
+        self.conf_level = conf_level
+        names = list(mf.X.columns)
+        self._theta = np.asarray(fit.params, dtype=float)
+        self._cov = cov
+        self.params = pd.Series(self._theta, index=names, name="coef")
+        self.cov = pd.DataFrame(cov, index=names, columns=names)
+        self.summary = coef_table(names, self._theta, np.sqrt(np.diag(cov)), conf_level, ratio="odds_ratio")
+        self.loglik = float(fit.llf)
+        self.deviance = float(fit.deviance)
+        self.aic = float(-2.0 * self.loglik + 2.0 * len(names))
+        self.n_obs = mf.n
+        self.n_events = int(y.sum())
+        self.n_dropped = mf.n_dropped
+        self.formula = mf.formula
+        self._prob_labels = [mf.lhs]
+
+    def _probs(self, theta, X):
+        return _expit(X @ theta)[:, None]
+
+    def _dprobs(self, theta, X, dX):
+        p = _expit(X @ theta)
+        return (p * (1.0 - p) * (dX @ theta))[:, None]
+
+    def predict(self, profiles: pd.DataFrame) -> pd.DataFrame:
+        """Predicted probability of the outcome for each covariate profile.
+
+        Parameters
+        ----------
+        profiles : pandas.DataFrame
+            One row per profile, with every column the model uses.
+
+        Returns
+        -------
+        pandas.DataFrame
+            The profiles with ``probability``, ``se`` (delta method) and ``ci_lower``,
+            ``ci_upper``: a Wald interval on the log-odds scale transformed back, as
+            ``plogis(predict(fit, se.fit = TRUE)$fit +/- z * se.fit)`` in R.
+        """
+        out = self._predict_probs(profiles).drop(columns=["profile", "category"])
+        out.index = profiles.index
+        return pd.concat([profiles, out], axis=1)
+
+    def plot(self, ax=None):
+        """Forest plot of the odds ratios with their confidence intervals (log scale).
+
+        Returns
+        -------
+        matplotlib.axes.Axes
+        """
+        ax = get_ax(ax)
+        tab = self.summary.drop(index="Intercept", errors="ignore")
+        pos = np.arange(len(tab))[::-1]
+        ax.errorbar(tab["odds_ratio"], pos, xerr=[tab["odds_ratio"] - tab["odds_ratio_ci_lower"],
+                                                  tab["odds_ratio_ci_upper"] - tab["odds_ratio"]],
+                    fmt="o", color="black", capsize=3)
+        ax.axvline(1.0, color="grey", linestyle="--", linewidth=1)
+        ax.set_xscale("log")
+        ax.set_yticks(pos)
+        ax.set_yticklabels(tab.index)
+        ax.set_xlabel(f"odds ratio ({self.conf_level:.0%} CI)")
+        return ax
+
+    def __repr__(self) -> str:
+        w = f", weights={self.weight_type}, vcov={self.vcov}" if self.weight_type else ""
+        return (f"LogisticResult({self.formula!r}, n={self.n_obs}, events={self.n_events}{w})\n"
+                f"{self.summary.round(4).to_string()}")
+
+
+def logistic(
+    formula: str,
+    data: pd.DataFrame,
+    *,
+    weights: str | None = None,
+    weight_type: str | None = None,
+    vcov: str = "auto",
+    conf_level: float = 0.95,
+    dropna: bool = False,
+) -> LogisticResult:
+    """Logistic regression of a binary outcome, as R's ``glm(family = binomial)``.
+
+    Parameters
+    ----------
+    formula : str
+        ``"outcome ~ predictors"`` in statsmodels/patsy syntax. The outcome is a boolean or
+        0/1 column (``remission``) or an expression (``"category == 'responder' ~ ..."``,
+        ``"I(improvement_pct >= 50) ~ ..."``). Categorical predictors are coded against
+        their first level (R's default treatment contrasts; ``C(site, Treatment('B'))`` to
+        choose another reference).
+    data : pandas.DataFrame
+        One row per patient (any table).
+    weights : str, optional
+        Column of case weights (finite, > 0). Requires ``weight_type``.
+    weight_type : {"frequency", "probability"}
+        What the weights mean. "frequency": a row stands for w identical patients (the fit,
+        its standard errors and its likelihood equal those of the expanded table; R's
+        ``glm(weights = w)``). "probability": sampling or inverse-probability-of-treatment
+        weights (the weighted fit is a pseudo-likelihood; standard errors are robust,
+        ``sandwich::vcovHC(fit, type = "HC0")``).
+    vcov : {"auto", "model", "HC0"}, default "auto"
+        Covariance of the coefficients: "model" = inverse Fisher information (R's
+        ``vcov(glm)``); "HC0" = the sandwich without small-sample factor. "auto": HC0 for
+        probability weights, model otherwise. (``survey::svyglm`` reports HC0 times
+        n / (n - 1).)
+    conf_level : float, default 0.95
+        Level of the Wald intervals.
+    dropna : bool, default False
+        Rows with a missing value in a column the model uses raise an error that names the
+        column; with ``dropna=True`` they are dropped and counted in ``n_dropped``.
+
+    Returns
+    -------
+    LogisticResult
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> from analysis.response import logistic
+    >>> df = pd.DataFrame({"responder": [1, 0, 1, 1, 0, 1, 0, 0, 1, 1],
+    ...                    "failures": [0, 4, 1, 2, 5, 1, 3, 2, 4, 0]})
+    >>> fit = logistic("responder ~ failures", df)
+    >>> fit.summary.loc["failures", ["coef", "se"]].round(4).tolist()
+    [-1.0731, 0.6349]
+    """
+    conf_level = check_level(conf_level)
+    check_choice("vcov", vcov, VCOV_TYPES)
+    if weights is not None:
+        if weight_type is None:
+            raise ValueError(
+                "weights given: say what they mean with weight_type='frequency' (each row stands for w identical "
+                "patients; model-based standard errors, as R's glm(weights=)) or weight_type='probability' "
+                "(sampling or inverse-probability weights; robust sandwich standard errors)"
+            )
+        check_choice("weight_type", weight_type, WEIGHT_TYPES)
+    elif weight_type is not None:
+        raise ValueError("weight_type given without weights")
+    mf = model_frame(formula, data, env=capture_env(1), dropna=dropna, extra={"weights": weights})
+    y = binary_outcome(mf.y, mf.lhs)
+    X = mf.X.to_numpy(dtype=float)
+    w = None
+    if weights is not None:
+        w = pd.to_numeric(mf.data[weights], errors="coerce").to_numpy(dtype=float)
+        bad = ~np.isfinite(w) | (w <= 0)
+        if bad.any():
+            rows = np.flatnonzero(bad)[:5] + 1
+            raise ValueError(f"weights column {weights!r}: weights must be finite numbers > 0 (rows {', '.join(map(str, rows))})")
+    rank = np.linalg.matrix_rank(X)
+    if rank < X.shape[1]:
+        raise ValueError(
+            f"the design matrix of {formula!r} is rank deficient ({rank} of {X.shape[1]} columns independent): "
+            "a predictor is constant or a combination of others"
+        )
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", category=sm.tools.sm_exceptions.PerfectSeparationWarning)
+        try:
+            model = sm.GLM(y, X, family=sm.families.Binomial(), freq_weights=w)
+            fit = model.fit(method="IRLS", tol=1e-12, maxiter=200)
+        except sm.tools.sm_exceptions.PerfectSeparationWarning:
+            raise ValueError(
+                f"{formula!r}: perfect separation (a predictor or combination predicts the outcome exactly); "
+                "the maximum-likelihood estimates do not exist"
+            ) from None
+    if vcov == "auto":
+        vcov = "HC0" if weight_type == "probability" else "model"
+    if vcov == "model":
+        cov = np.asarray(fit.cov_params(), dtype=float)
+    else:
+        p = _expit(X @ np.asarray(fit.params))
+        ww = np.ones_like(p) if w is None else w
+        bread = np.linalg.inv(X.T @ (X * (ww * p * (1.0 - p))[:, None]))
+        scores = X * (ww * (y - p))[:, None]
+        cov = bread @ (scores.T @ scores) @ bread
+    return LogisticResult(mf, fit, y, w, weight_type, vcov, cov, conf_level)
