@@ -67,6 +67,13 @@ report.waterfall()
 report.response()
 
 # %% [markdown]
+# Who responds: baseline covariates and response (logistic), and the ordered category
+# (proportional odds). Associations in observational data, not effects.
+
+# %%
+report.responder_models()
+
+# %% [markdown]
 # How long the response lasted after induction, among responders.
 
 # %%

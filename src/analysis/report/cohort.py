@@ -84,6 +84,7 @@ class CohortReport:
         self.instrument = get_instrument(params.instrument)
         self.outcomes: Outcomes = derive_outcomes(self.dataset, self.instrument.name, **params.definitions)
         self.written: list[Path] = []
+        self._brant_p: float | None = None
 
     # --- helpers --------------------------------------------------------------------------
 
@@ -290,6 +291,50 @@ class CohortReport:
         return self._finish(Section("Response and remission", text, tables={"response": table},
                                     figures={"response_categories": fig}, values=values))
 
+    def responder_candidates(self) -> list[str]:
+        """Baseline covariates for the responder models: those recorded with some variation."""
+        data = self.with_endpoint
+        wanted = ["prior_treatment_failures", "age", "comorbid_ptsd", "baseline_score", "class_benzodiazepine"]
+        return [c for c in wanted if c in data and data[c].notna().mean() > 0.9 and data[c].nunique() > 1]
+
+    def responder_models(self) -> Section:
+        """Logistic model of response and proportional-odds model of the category, with the Brant test."""
+        from ..response import logistic, ordinal
+
+        covariates = self.responder_candidates()
+        data = self.with_endpoint.assign(responder=self.with_endpoint["category"].astype(object) == "responder")
+        if not covariates or len(data) < 10 * (len(covariates) + 1):
+            return self._finish(Section("Responder models", "Too few patients with an endpoint for the models "
+                                        f"({self.n(len(data))}; at least ten per coefficient are needed)."))
+        rhs = " + ".join(covariates)
+        fit = logistic(f"responder ~ {rhs}", data, dropna=True, conf_level=self.params.conf_level)
+        po = ordinal(f"category ~ {rhs}", data, dropna=True, conf_level=self.params.conf_level)
+        cols = ["odds_ratio", "odds_ratio_ci_lower", "odds_ratio_ci_upper", "p_value"]
+        table = pd.concat(
+            {"response (logistic)": fit.summary.loc[fit.summary.index != "Intercept", cols],
+             "category (proportional odds)": po.summary.loc[po.summary["kind"] == "coefficient", cols]},
+            names=["model", "term"]).reset_index().round({c: 3 for c in cols})
+        brant = po.brant()
+        omnibus = brant.loc["omnibus"]
+        strongest = fit.summary.drop(index="Intercept")["p_value"].idxmin()
+        row = fit.summary.loc[strongest]
+        level = f"{self.params.conf_level:.0%}"
+        text = (
+            f"Among {self.n(fit.n_obs)} patients with an endpoint, the covariate most strongly associated with "
+            f"response was `{strongest}` (odds ratio {row['odds_ratio']:.2f}, {level} CI "
+            f"{row['odds_ratio_ci_lower']:.2f} to {row['odds_ratio_ci_upper']:.2f}, p = {row['p_value']:.3g}). "
+            f"The proportional-odds model of the category (non-responder < partial < responder) "
+            + ("shows no evidence against the proportional-odds assumption"
+               if omnibus["p_value"] >= 0.05 else "**violates** the proportional-odds assumption")
+            + f" (Brant test chi-square {omnibus['chi2']:.2f}, {int(omnibus['df'])} df, p = {omnibus['p_value']:.3g}). "
+            "These are associations in observational data, not effects of the covariates."
+        )
+        if fit.n_dropped or po.n_dropped:
+            text += f" Patients with a missing covariate were left out ({self.n(max(fit.n_dropped, po.n_dropped))})."
+        self._brant_p = float(omnibus["p_value"])
+        return self._finish(Section("Responder models", text, tables={"responder_models": table},
+                                    values={"brant_p": float(omnibus["p_value"]), "logistic": fit, "ordinal": po}))
+
     def relapse(self) -> Section:
         """Relapse after induction among responders: Kaplan-Meier curve with its median."""
         km = self.relapse_km
@@ -367,6 +412,9 @@ class CohortReport:
             notes.append(f"Most relapse intervals were censored ({self.pct(int((relapse['event'] == 0).sum()), len(relapse))}), "
                          "often by the next session; with two confirmations relapses just before a session cannot be "
                          "confirmed (docs/outcomes.md).")
+        if self._brant_p is not None and self._brant_p < 0.05:
+            notes.append("The proportional-odds assumption of the category model is doubtful (Brant test p = "
+                         f"{self._brant_p:.3g}); read the logistic model of response instead.")
         responders = int((self.with_endpoint["category"] == "responder").sum())
         unfollowed = responders - len(relapse)
         if 1 <= unfollowed < self.k:
