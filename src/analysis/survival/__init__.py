@@ -29,8 +29,24 @@ from .kaplan_meier import KaplanMeierResult, kaplan_meier
 from .logrank import LogrankResult, logrank
 from .nelson_aalen import NelsonAalenResult, nelson_aalen
 from .rmst import RMSTResult, rmst
+from .cox import CoxConvergenceWarning, CoxResult, cox
+from .zph import PHTestResult
+from .recurrent import andersen_gill, pwp_gap, within_patient
+from .aft import AFTResult, aft
+from .turnbull import TurnbullResult, turnbull
 
 __all__ = [
+    "CoxConvergenceWarning",
+    "CoxResult",
+    "PHTestResult",
+    "cox",
+    "andersen_gill",
+    "pwp_gap",
+    "within_patient",
+    "AFTResult",
+    "TurnbullResult",
+    "aft",
+    "turnbull",
     "KaplanMeierResult",
     "LogrankResult",
     "NelsonAalenResult",

@@ -1,0 +1,192 @@
+"""Input checking for the interval-censored and parametric models (``aft``, ``turnbull``).
+
+Interval-censored bounds follow R's ``Surv(lower, upper, type = "interval2")``:
+
+===============================  ==================  ===========================================
+lower, upper                     status              meaning
+===============================  ==================  ===========================================
+lower == upper (finite)          exact               the event happened at that time
+0 < lower < upper < inf          interval            lower < T <= upper
+lower in {0, NaN, -inf},         left-censored       T <= upper (the event had happened by then)
+upper finite > 0
+lower finite, upper in           right-censored      T > lower (no event up to lower)
+{inf, NaN}
+lower in {NaN, -inf} and upper   missing             no information: counted and dropped with
+in {NaN, inf}                                        ``dropna=True``, an error otherwise
+===============================  ==================  ===========================================
+
+A lower bound of 0 is a left-censored row here: for a positive survival time, (0, u]
+and T <= u are the same event. (R's ``survreg`` refuses a lower bound of 0 with
+log-time distributions, "Invalid survival times for this distribution": pass NA there.)
+"""
+
+from __future__ import annotations
+
+import ast
+from collections.abc import Hashable
+
+import numpy as np
+import pandas as pd
+
+from ..problems import ValidationReport
+from ._aft_fit import EXACT, INTERVAL, LEFT, RIGHT
+
+__all__ = [
+    "STATUS_NAMES",
+    "bound_values",
+    "check_columns",
+    "formula_variables",
+    "interval_status",
+    "missing_problem",
+    "numeric_values",
+]
+
+STATUS_NAMES = {RIGHT: "right", EXACT: "exact", LEFT: "left", INTERVAL: "interval"}
+_ROWS_SHOWN = 5
+
+
+def check_columns(report: ValidationReport, table: str, data: pd.DataFrame, roles: dict[str, object]) -> None:
+    """Report every role whose column is not in ``data``."""
+    for role, col in roles.items():
+        if col is None:
+            continue
+        if not isinstance(col, Hashable) or col not in data.columns:
+            report.add_table_problem(
+                table, f"{role} column not found; columns are: {', '.join(map(str, data.columns[:30]))}",
+                column=str(col),
+            )
+
+
+def numeric_values(report: ValidationReport, table: str, frame: pd.DataFrame, column: str, what: str,
+                   *, allow_neg_inf: bool = False, allow_pos_inf: bool = False) -> np.ndarray | None:
+    """Column as float64 (missing values stay NaN); non-numbers and unwanted infinities reported."""
+    s = frame[column]
+    if pd.api.types.is_bool_dtype(s.dtype):
+        report.add_table_problem(table, f"{what} must be numeric, got a boolean column", column=column)
+        return None
+    if isinstance(s.dtype, pd.CategoricalDtype) or pd.api.types.is_datetime64_any_dtype(s.dtype):
+        report.add_table_problem(table, f"{what} must be numeric, got dtype {s.dtype}", column=column)
+        return None
+    if pd.api.types.is_timedelta64_dtype(s.dtype):
+        report.add_table_problem(
+            table, f"{what} must be numeric, got timedeltas: convert them to a number of days first", column=column
+        )
+        return None
+    if pd.api.types.is_numeric_dtype(s.dtype):
+        values = s.to_numpy(dtype=np.float64, na_value=np.nan)
+    else:
+        converted = pd.to_numeric(s, errors="coerce")
+        bad = np.flatnonzero(converted.isna().to_numpy() & s.notna().to_numpy())
+        if bad.size:
+            report.add_rows(table, column, bad, s.iloc[bad], f"{what} must be a number")
+        values = converted.to_numpy(dtype=np.float64, na_value=np.nan)
+    bad_inf = (values == -np.inf) & (not allow_neg_inf) | (values == np.inf) & (not allow_pos_inf)
+    idx = np.flatnonzero(bad_inf)
+    if idx.size:
+        report.add_rows(table, column, idx, values[idx], f"{what} must be finite here")
+    return values
+
+
+def bound_values(report, table, frame, lower: str, upper: str):
+    """The two bound columns as floats (lower may be -inf, upper may be +inf)."""
+    lo = numeric_values(report, table, frame, lower, "lower bound", allow_neg_inf=True)
+    up = numeric_values(report, table, frame, upper, "upper bound", allow_pos_inf=True)
+    return lo, up
+
+
+def interval_status(report: ValidationReport, table: str, lo: np.ndarray, up: np.ndarray, lower: str, upper: str,
+                    *, positive: bool):
+    """Classify each row (R's interval2 rules, a lower bound of 0 meaning left-censored).
+
+    Returns ``status`` (-1 for a missing row), ``t1`` and ``t2``: for exact rows t1 is the
+    time; right-censored: t1 = lower; left-censored: t1 = upper; interval: (t1, t2] =
+    (lower, upper]. ``positive=True`` (log-time models) also requires every time used to be
+    > 0. Problems are added to ``report``.
+    """
+    n = lo.size
+    lo_none = np.isnan(lo) | (lo == -np.inf)
+    up_none = np.isnan(up) | (up == np.inf)
+    missing = lo_none & up_none
+    lo_fin = ~lo_none
+    up_fin = ~up_none
+    with np.errstate(invalid="ignore"):
+        neg_lo = np.flatnonzero(lo_fin & (lo < 0))
+        if neg_lo.size:
+            report.add_rows(table, lower, neg_lo, lo[neg_lo],
+                            "lower bound must be >= 0 (0, NaN or -inf mean left-censored)")
+        neg_up = np.flatnonzero(up_fin & (up < 0))
+        if neg_up.size:
+            report.add_rows(table, upper, neg_up, up[neg_up], "upper bound must be >= 0 (inf or NaN mean right-censored)")
+        both = lo_fin & up_fin
+        crossed = np.flatnonzero(both & (lo > up))
+        if crossed.size:
+            report.add_rows(table, lower, crossed, lo[crossed],
+                            f"lower bound is greater than the upper bound in column '{upper}'")
+        exact = both & (lo == up)
+        right = lo_fin & up_none
+        left = up_fin & (lo_none | (lo == 0)) & ~exact
+        interval = both & (lo > 0) & (lo < up)
+    status = np.full(n, -1, dtype=np.int64)
+    status[right] = RIGHT
+    status[exact] = EXACT
+    status[left] = LEFT
+    status[interval] = INTERVAL
+    t1 = np.where(status == LEFT, up, lo)
+    t2 = np.where(status == INTERVAL, up, np.nan)
+    if positive:
+        zero_exact = np.flatnonzero(exact & (lo <= 0))
+        if zero_exact.size:
+            report.add_rows(table, upper, zero_exact, up[zero_exact],
+                            "an exact time (lower == upper) must be > 0 for a log-time distribution")
+        zero_right = np.flatnonzero(right & (lo <= 0))
+        if zero_right.size:
+            report.add_rows(table, lower, zero_right, lo[zero_right],
+                            "a right-censored row (upper = inf) needs lower > 0: censored at time 0 carries no "
+                            "information and is invalid for a log-time distribution (drop the row)")
+        zero_left = np.flatnonzero(left & (up <= 0))
+        if zero_left.size:
+            report.add_rows(table, upper, zero_left, up[zero_left],
+                            "a left-censored row needs an upper bound > 0 for a log-time distribution")
+    else:
+        zero_left = np.flatnonzero(left & (up <= 0))
+        if zero_left.size:
+            report.add_rows(table, upper, zero_left, up[zero_left],
+                            "a left-censored row needs an upper bound > 0 (T <= 0 is T = 0: give lower = upper = 0)")
+    return status, t1, t2, missing
+
+
+def missing_problem(report: ValidationReport, table: str, column: str, role: str, miss: np.ndarray,
+                    dropna: bool, detail: str = "") -> None:
+    """Add the "missing values" error for one column unless ``dropna``."""
+    k = int(miss.sum())
+    if not k or dropna:
+        return
+    rows = np.flatnonzero(miss)[:_ROWS_SHOWN] + 1
+    more = ", ..." if k > _ROWS_SHOWN else ""
+    report.add_table_problem(
+        table,
+        f"{k} row(s) have a missing {role}{detail} (row {', '.join(map(str, rows))}{more}); "
+        "pass dropna=True to drop them (the result then records how many rows were dropped)",
+        column=str(column),
+    )
+
+
+def formula_variables(codes: list[str], columns: pd.Index) -> list:
+    """Data columns named in patsy factor codes (plain names and ``Q("name")``), in order."""
+    found: list = []
+    colset = set(columns)
+    for code in codes:
+        try:
+            tree = ast.parse(code.strip(), mode="eval")
+        except SyntaxError:
+            continue
+        for node in ast.walk(tree):
+            name = None
+            if isinstance(node, ast.Name):
+                name = node.id
+            elif (isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id == "Q"
+                  and node.args and isinstance(node.args[0], ast.Constant)):
+                name = node.args[0].value
+            if name is not None and name in colset and name not in found:
+                found.append(name)
+    return found
