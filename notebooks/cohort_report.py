@@ -79,6 +79,15 @@ report.responder_models()
 # %%
 report.relapse()
 
+# %%
+report.relapse_models()
+
+# %% [markdown]
+# How long each infusion from the end of induction on held, and whether adjuncts changed it.
+
+# %%
+report.durability()
+
 # %% [markdown]
 # The same figures under other definitions, and on a second instrument where one was recorded.
 

@@ -85,6 +85,7 @@ class CohortReport:
         self.outcomes: Outcomes = derive_outcomes(self.dataset, self.instrument.name, **params.definitions)
         self.written: list[Path] = []
         self._brant_p: float | None = None
+        self._ph_p: float | None = None
 
     # --- helpers --------------------------------------------------------------------------
 
@@ -362,6 +363,105 @@ class CohortReport:
                                     figures={"relapse_km": fig},
                                     values={"median_days": float(med["median"]), "n": n, "events": events}))
 
+    def _model_covariates(self, table: pd.DataFrame, wanted: list[str]) -> list[str]:
+        """Covariates present, recorded for most rows, and varying, with enough events per term."""
+        ok = [c for c in wanted if c in table and table[c].notna().mean() > 0.9 and table[c].nunique() > 1]
+        events = int(table["event"].sum()) if "event" in table else 0
+        return ok[: max(0, events // 10)]
+
+    def relapse_models(self) -> Section:
+        """Relapse after induction: Cox model (with its proportional-hazards test) and the
+        interval-censored Weibull AFT model's predicted median durability."""
+        from ..survival import aft, cox
+
+        relapse = self.outcomes.relapse
+        covariates = self._model_covariates(relapse, ["prior_treatment_failures", "comorbid_ptsd",
+                                                      "class_benzodiazepine", "age"])
+        level = f"{self.params.conf_level:.0%}"
+        if len(relapse) < self.k or int(relapse["event"].sum()) < 10:
+            return self._finish(Section("Relapse models", f"Too few relapses for models ({self.n(int(relapse['event'].sum()))})."))
+        parts, tables, values = [], {}, {}
+        if covariates:
+            fit = cox(" + ".join(covariates), relapse, duration="time", event="event", ties="efron", dropna=True,
+                      conf_level=self.params.conf_level)
+            hr = fit.summary[["hr", "hr_lower", "hr_upper", "p_value"]].round(3).reset_index(names="term")
+            zph = fit.ph_test()
+            global_p = float(zph.table.loc["GLOBAL", "p_value"]) if hasattr(zph, "table") else float(zph.loc["GLOBAL", "p_value"])
+            values["ph_p"] = global_p
+            self._ph_p = global_p
+            tables["relapse_cox"] = hr
+            top = fit.summary["p_value"].idxmin()
+            row = fit.summary.loc[top]
+            parts.append(
+                f"In a Cox model of relapse after induction ({', '.join(covariates)}; Efron ties), `{top}` had a "
+                f"hazard ratio of {row['hr']:.2f} ({level} CI {row['hr_lower']:.2f} to {row['hr_upper']:.2f}). "
+                + ("The proportional-hazards assumption is doubtful" if global_p < 0.05 else
+                   "There is no evidence against proportional hazards")
+                + f" (global test p = {global_p:.3g}, cox.zph with the KM transform)."
+            )
+        weib = aft("1", relapse, lower="lower", upper="upper", dist="weibull", conf_level=self.params.conf_level)
+        median = weib.predict_median(pd.DataFrame(index=[0])).iloc[0]
+        values["aft_median"] = float(median["median"])
+        tables["relapse_aft_median"] = pd.DataFrame({
+            "model": ["Weibull AFT, interval-censored"], "median_days": [round(median["median"], 1)],
+            "ci_lower": [round(median["ci_lower"], 1)], "ci_upper": [round(median["ci_upper"], 1)],
+            "shape": [round(1 / weib.scale, 2)]})
+        parts.append(
+            f"A Weibull model that uses the interval between the last assessment still in response and the relapse "
+            f"predicts a median durability of {median['median']:.1f} days ({level} CI {median['ci_lower']:.1f} to "
+            f"{median['ci_upper']:.1f}; shape {1 / weib.scale:.2f})."
+        )
+        return self._finish(Section("Relapse models", " ".join(parts), tables=tables, values=values))
+
+    def durability(self) -> Section:
+        """How long each maintenance infusion held: Kaplan-Meier by interval number, PWP gap-time Cox
+        model clustered by patient, and the within-patient comparison for adjuncts started mid-course."""
+        from ..survival import pwp_gap, within_patient
+
+        d = self.outcomes.durability
+        level = f"{self.params.conf_level:.0%}"
+        n_intervals, n_patients = len(d), d["patient_id"].nunique() if len(d) else 0
+        if n_intervals < self.k or int(d["event"].sum()) < 10:
+            return self._finish(Section("Per-infusion durability", "Too few intervals after induction for models."))
+        shown = d.assign(infusion=np.minimum(d["interval"], 4).map({1: "1", 2: "2", 3: "3", 4: "4+"}))
+        km = kaplan_meier(shown, "time", "event", group="infusion", conf_level=self.params.conf_level)
+        fig, ax = fg.new_figure(height=3.8)
+        km.plot(ax=ax, min_at_risk=self.k, ci=False)
+        ax.set_xlabel("days since the infusion")
+        ax.set_ylabel("benefit still holding")
+        medians = km.median.copy()
+        medians["n"] = [self.n(v) for v in medians["n"]]
+        medians["events"] = [self.n(v) for v in medians["events"]]
+        parts = [f"{n_intervals:,} intervals of {self.n(n_patients)} patients (the end-of-induction infusion is "
+                 f"interval 1). Median days each infusion held, by its number: "
+                 + ", ".join(f"{g}: {_fmt_days(m)}" for g, m in zip(km.median["group"], km.median["median"])) + "."]
+        tables = {"durability_km_medians": medians.round(1)}
+        covariates = self._model_covariates(d, ["drug_rapamycin", "class_benzodiazepine", "prior_treatment_failures"])
+        values = {}
+        if covariates:
+            fit = pwp_gap(" + ".join(covariates), d, id="patient_id", interval="interval", dropna=True,
+                          conf_level=self.params.conf_level)
+            tables["durability_pwp"] = fit.summary[["hr", "hr_lower", "hr_upper", "p_value"]].round(3).reset_index(names="term")
+            parts.append(f"A PWP gap-time model (strata by interval number, robust SE clustered by patient) gives "
+                         + "; ".join(f"`{t}` HR {r.hr:.2f} ({level} CI {r.hr_lower:.2f} to {r.hr_upper:.2f})"
+                                     for t, r in fit.summary.iterrows()) + ".")
+        if "drug_rapamycin" in d:
+            switchers = d.groupby("patient_id")["drug_rapamycin"].nunique()
+            n_switch = int((switchers > 1).sum())
+            if n_switch >= self.k:
+                within = within_patient("drug_rapamycin", d, id="patient_id", conf_level=self.params.conf_level)
+                row = within.summary.iloc[0]
+                values["within_hr"] = float(row["hr"])
+                tables["durability_within_patient"] = within.summary[["hr", "hr_lower", "hr_upper", "p_value"]].round(3).reset_index(names="term")
+                parts.append(
+                    f"Among the {self.n(n_switch)} patients who had infusions with and without rapamycin, comparing each "
+                    f"patient with themself (Cox stratified by patient), rapamycin had a hazard ratio of {row['hr']:.2f} "
+                    f"({level} CI {row['hr_lower']:.2f} to {row['hr_upper']:.2f}); this comparison removes confounding "
+                    "by anything constant within a patient."
+                )
+        return self._finish(Section("Per-infusion durability", " ".join(parts), tables=tables,
+                                    figures={"durability_km": fig}, values=values))
+
     def sensitivity(self) -> Section:
         """Response, remission and relapse under other definitions, and on a second instrument."""
         variants = [("as defined", {})]
@@ -415,6 +515,9 @@ class CohortReport:
         if self._brant_p is not None and self._brant_p < 0.05:
             notes.append("The proportional-odds assumption of the category model is doubtful (Brant test p = "
                          f"{self._brant_p:.3g}); read the logistic model of response instead.")
+        if self._ph_p is not None and self._ph_p < 0.05:
+            notes.append(f"The Cox model of relapse after induction may violate proportional hazards (global test "
+                         f"p = {self._ph_p:.3g}); its hazard ratios are averages over time.")
         responders = int((self.with_endpoint["category"] == "responder").sum())
         unfollowed = responders - len(relapse)
         if 1 <= unfollowed < self.k:
