@@ -242,3 +242,25 @@ def test_paper_figures_are_byte_identical(tmp_path):
     two = json.loads((tmp_path / "two" / "manifest.json").read_text())
     assert one == two
     assert {Path(n).suffix for n in one} == {".pdf", ".svg", ".png"} and len(one) == 12
+
+
+def test_plain_papermill_runs_the_notebook(tmp_path):
+    """Users may run the notebook with papermill itself, parameters given on its command line."""
+    import subprocess
+    import sys
+
+    exe = Path(sys.executable).with_name("papermill")
+    out = tmp_path / "out"
+    run = subprocess.run(
+        [str(exe), str(NOTEBOOKS / "cohort_report.ipynb"), str(tmp_path / "executed.ipynb"),
+         "-p", "output_dir", str(out), "-p", "min_cell_count", "11", "-y", "sites: [site_B]", "--no-progress-bar"],
+        capture_output=True, text=True, timeout=600,
+    )
+    assert run.returncode == 0, run.stderr[-2000:]
+    figures = json.loads((out / "key_figures.json").read_text())
+    assert figures["patients"] and (out / "tables" / "response.csv").exists()
+    bad = subprocess.run(
+        [str(exe), str(NOTEBOOKS / "cohort_report.ipynb"), str(tmp_path / "bad.ipynb"), "-p", "min_cell_count", "0",
+         "--no-progress-bar"], capture_output=True, text=True, timeout=600,
+    )
+    assert bad.returncode != 0 and "min_cell_count: must be at least 1" in bad.stderr
