@@ -372,7 +372,8 @@ class NewtonResult:
     halving: bool
     rank: int
     u: np.ndarray
-    state: FitState
+    state: FitState  # at ``beta``
+    state0: FitState | None = None  # at the initial values
 
 
 def newton_raphson(
@@ -388,13 +389,14 @@ def newton_raphson(
     agfit4 (``counting=True``) does: same start, steps, halving and stopping rule."""
     beta = np.array(init, dtype=float)
     st = evaluate(prob, beta)
+    st0 = st
     loglik0 = st.loglik
     chol, rank = cholesky2(st.imat, toler_chol)
     a = chsolve2(chol, st.u)
     score_test = float(np.dot(st.u, a))
     if max_iter == 0 or not np.isfinite(loglik0):
         return NewtonResult(beta, chinv2(chol), loglik0, loglik0, score_test, 0, max_iter == 0, False,
-                            rank, st.u, st)
+                            rank, st.u, st, st0)
     best = loglik0
     halving = 0
     ever_halved = False
@@ -407,7 +409,7 @@ def newton_raphson(
             notfinite = (not np.all(np.isfinite(st.u))) or (not np.all(np.isfinite(st.imat))) or not np.isfinite(st.loglik)
             if not notfinite and abs(1 - best / st.loglik) <= eps:
                 return NewtonResult(newbeta, chinv2(chol), loglik0, st.loglik, score_test, it, True,
-                                    ever_halved or halving > 0, flag, st.u, st)
+                                    ever_halved or halving > 0, flag, st.u, st, st0)
             if notfinite or st.loglik < best:
                 halving += 1
                 ever_halved = True
@@ -421,7 +423,7 @@ def newton_raphson(
         st = evaluate(prob, beta)
         chol, flag = cholesky2(st.imat, toler_chol)
         return NewtonResult(beta, chinv2(chol), loglik0, st.loglik, score_test, max_iter, False,
-                            ever_halved, flag, st.u, st)
+                            ever_halved, flag, st.u, st, st0)
     # agfit4
     oldbeta = beta.copy()
     beta = beta + a
@@ -452,7 +454,7 @@ def newton_raphson(
             oldbeta = beta
             beta = beta + step
     return NewtonResult(beta, chinv2(chol), loglik0, st.loglik, score_test, it, converged, ever_halved,
-                        rank, st.u, st)
+                        rank, st.u, st, st0)
 
 
 # ----------------------------------------------------------------------------------------
@@ -469,7 +471,7 @@ def _mean_of_means(prob: Problem, A: np.ndarray) -> np.ndarray:
     return out / np.maximum(n_terms, 1)[:, None]
 
 
-def score_residuals(prob: Problem, beta: np.ndarray) -> np.ndarray:
+def score_residuals(prob: Problem, beta: np.ndarray, state: FitState | None = None) -> np.ndarray:
     """Unweighted score residuals, one row per observation (n x p).
 
     For an event of row i at a group with Efron terms e (hazard jumps h_e = mw_e / D_e,
@@ -477,7 +479,7 @@ def score_residuals(prob: Problem, beta: np.ndarray) -> np.ndarray:
     ``U_i = delta_i (x_i - mean_e A_e) - r_i sum_{groups at risk} sum_e h_e (x_i - A_e)
     + delta_i r_i sum_e f_e h_e (x_i - A_e)``, with ``r_i = exp(eta_i)``.
     """
-    st = evaluate(prob, beta, information=False)
+    st = state if state is not None else evaluate(prob, beta, information=False)
     rs = prob.rs
     ev = rs.event_rows
     X = prob.X

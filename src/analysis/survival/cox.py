@@ -799,13 +799,13 @@ def cox(
     robust_var = None
     rscore = None
     if robust and p:
-        U = score_residuals(prob, nr.beta) / scale
+        U = score_residuals(prob, nr.beta, nr.state) / scale
         dfb = (w[:, None] * U) @ var
         B = np.empty((n_clusters, p))
         for k in range(p):
             B[:, k] = np.bincount(cl_codes, dfb[:, k], minlength=n_clusters)
         robust_var = B.T @ B
-        U0 = score_residuals(prob, np.zeros(p)) / scale
+        U0 = score_residuals(prob, np.zeros(p), nr.state0) / scale
         B0 = np.empty((n_clusters, p))
         for k in range(p):
             B0[:, k] = np.bincount(cl_codes, w * U0[:, k], minlength=n_clusters)
