@@ -25,7 +25,8 @@ from scipy import stats
 
 from ..response import logistic
 from ..survival import cox, kaplan_meier, pwp_gap, within_patient
-from ._fit import logit_scores, proportional_odds
+from ..response import ordinal
+from ._fit import logit_scores
 from ._frames import (
     REFERENCES, adjunct_columns, covariate_kind, drop_constant, groups, numeric_design, outcome_tables, related_adjuncts,
 )
@@ -595,7 +596,7 @@ def compare_adjuncts(
                             _trust("adjusted", diag=diag, small_n=small_n,
                                    extra=extra_notes + caught.messages + caught2.messages, **counts))
                 caught = _Caught()
-                fit = caught(proportional_odds, f"category ~ {rhs}", frame, conf_level=conf_level)
+                fit = caught(ordinal, f"category ~ {rhs}", frame, conf_level=conf_level)
                 add(adjunct, "category_or_adjusted", *pick(fit, "or"), n1, n0, np.nan, np.nan,
                     _trust("adjusted", n1=n1, n0=n0, ev1=None, nonev1=None, diag=diag, small_n=small_n,
                            extra=extra_notes + caught.messages))

@@ -20,7 +20,7 @@ import numpy as np
 import pandas as pd
 
 from ..response import logistic, wilson_interval
-from ._fit import proportional_odds
+from ..response import ordinal
 from ._frames import drop_constant, numeric_design, outcome_tables
 
 __all__ = ["BenzodiazepineDose", "benzodiazepine_dose", "dose_bands"]
@@ -258,7 +258,7 @@ def benzodiazepine_dose(
             try:
                 with warnings.catch_warnings():
                     warnings.simplefilter("ignore", RuntimeWarning)
-                    fit = (proportional_odds(formula, frame, conf_level=conf_level) if measure == "category"
+                    fit = (ordinal(formula, frame, conf_level=conf_level) if measure == "category"
                            else logistic(formula, frame, conf_level=conf_level))
             except (ValueError, np.linalg.LinAlgError) as exc:
                 notes.append(f"{measure}, {model}: not estimated ({exc})")
