@@ -89,6 +89,12 @@ report.relapse_models()
 report.durability()
 
 # %% [markdown]
+# Adjunct drugs: crude, adjusted and within-patient comparisons, and how well the groups balance.
+
+# %%
+report.adjuncts()
+
+# %% [markdown]
 # The same figures under other definitions, and on a second instrument where one was recorded.
 
 # %%
