@@ -30,6 +30,7 @@ import pandas as pd
 
 from ..problems import ValidationReport
 from ._aft_fit import EXACT, INTERVAL, LEFT, RIGHT
+from ._common import numeric_values
 
 __all__ = [
     "STATUS_NAMES",
@@ -55,36 +56,6 @@ def check_columns(report: ValidationReport, table: str, data: pd.DataFrame, role
                 table, f"{role} column not found; columns are: {', '.join(map(str, data.columns[:30]))}",
                 column=str(col),
             )
-
-
-def numeric_values(report: ValidationReport, table: str, frame: pd.DataFrame, column: str, what: str,
-                   *, allow_neg_inf: bool = False, allow_pos_inf: bool = False) -> np.ndarray | None:
-    """Column as float64 (missing values stay NaN); non-numbers and unwanted infinities reported."""
-    s = frame[column]
-    if pd.api.types.is_bool_dtype(s.dtype):
-        report.add_table_problem(table, f"{what} must be numeric, got a boolean column", column=column)
-        return None
-    if isinstance(s.dtype, pd.CategoricalDtype) or pd.api.types.is_datetime64_any_dtype(s.dtype):
-        report.add_table_problem(table, f"{what} must be numeric, got dtype {s.dtype}", column=column)
-        return None
-    if pd.api.types.is_timedelta64_dtype(s.dtype):
-        report.add_table_problem(
-            table, f"{what} must be numeric, got timedeltas: convert them to a number of days first", column=column
-        )
-        return None
-    if pd.api.types.is_numeric_dtype(s.dtype):
-        values = s.to_numpy(dtype=np.float64, na_value=np.nan)
-    else:
-        converted = pd.to_numeric(s, errors="coerce")
-        bad = np.flatnonzero(converted.isna().to_numpy() & s.notna().to_numpy())
-        if bad.size:
-            report.add_rows(table, column, bad, s.iloc[bad], f"{what} must be a number")
-        values = converted.to_numpy(dtype=np.float64, na_value=np.nan)
-    bad_inf = (values == -np.inf) & (not allow_neg_inf) | (values == np.inf) & (not allow_pos_inf)
-    idx = np.flatnonzero(bad_inf)
-    if idx.size:
-        report.add_rows(table, column, idx, values[idx], f"{what} must be finite here")
-    return values
 
 
 def bound_values(report, table, frame, lower: str, upper: str):

@@ -174,10 +174,10 @@ class SurvivalData:
         return self.weights is None or bool(np.all(self.weights == np.floor(self.weights)))
 
 
-def _numeric(
-    report: ValidationReport, table: str, frame: pd.DataFrame, column: str, what: str
-) -> np.ndarray | None:
-    """Column as float64; non-numbers and infinities are reported (missing values stay NaN)."""
+def numeric_values(report: ValidationReport, table: str, frame: pd.DataFrame, column: str, what: str,
+                   *, allow_neg_inf: bool = False, allow_pos_inf: bool = False) -> np.ndarray | None:
+    """Column as float64 (missing values stay NaN); non-numbers and infinities are reported,
+    except -inf / +inf where allowed (interval bounds)."""
     s = frame[column]
     if pd.api.types.is_bool_dtype(s.dtype):
         report.add_table_problem(table, f"{what} must be numeric, got a boolean column", column=column)
@@ -198,10 +198,13 @@ def _numeric(
         if bad.size:
             report.add_rows(table, column, bad, s.iloc[bad], f"{what} must be a number")
         values = converted.to_numpy(dtype=np.float64, na_value=np.nan)
-    inf = np.flatnonzero(np.isinf(values))
+    inf = np.flatnonzero(((values == -np.inf) & (not allow_neg_inf)) | ((values == np.inf) & (not allow_pos_inf)))
     if inf.size:
         report.add_rows(table, column, inf, values[inf], f"{what} must be finite")
     return values
+
+
+_numeric = numeric_values
 
 
 def _event(report: ValidationReport, table: str, frame: pd.DataFrame, column: str) -> np.ndarray | None:
