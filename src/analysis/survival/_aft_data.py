@@ -35,6 +35,7 @@ from ._common import numeric_values
 __all__ = [
     "STATUS_NAMES",
     "bound_values",
+    "weight_values",
     "check_columns",
     "formula_variables",
     "interval_status",
@@ -56,6 +57,20 @@ def check_columns(report: ValidationReport, table: str, data: pd.DataFrame, role
                 table, f"{role} column not found; columns are: {', '.join(map(str, data.columns[:30]))}",
                 column=str(col),
             )
+
+
+def weight_values(report: ValidationReport, table: str, frame: pd.DataFrame, weights: str, dropna: bool):
+    """Case weights as floats (> 0 required) and the rows where they are missing (reported
+    unless ``dropna``)."""
+    w = numeric_values(report, table, frame, weights, "weight")
+    if w is not None:
+        with np.errstate(invalid="ignore"):
+            nonpos = np.flatnonzero(w <= 0)
+        if nonpos.size:
+            report.add_rows(table, weights, nonpos, w[nonpos], "weight must be > 0 (drop the row instead of weighting it 0)")
+    miss = frame[weights].isna().to_numpy()
+    missing_problem(report, table, weights, "weight", miss, dropna)
+    return w, miss
 
 
 def bound_values(report, table, frame, lower: str, upper: str):

@@ -30,6 +30,7 @@ from ._aft_data import (
     interval_status,
     missing_problem,
     numeric_values,
+    weight_values,
 )
 from ._aft_fit import DISTRIBUTIONS, EXACT, INTERVAL, LEFT, RIGHT, fit_survreg
 from ._common import _event, check_choice, check_conf_level, z_value
@@ -579,14 +580,7 @@ def aft(
             miss_any |= miss
     w = None
     if weights is not None:
-        w = numeric_values(report, table, frame, weights, "weight")
-        if w is not None:
-            with np.errstate(invalid="ignore"):
-                nonpos = np.flatnonzero(w <= 0)
-            if nonpos.size:
-                report.add_rows(table, weights, nonpos, w[nonpos], "weight must be > 0 (drop the row instead of weighting it 0)")
-        miss = frame[weights].isna().to_numpy()
-        missing_problem(report, table, weights, "weight", miss, dropna)
+        w, miss = weight_values(report, table, frame, weights, dropna)
         miss_any |= miss
     for col in covariates:
         miss = frame[col].isna().to_numpy()

@@ -23,7 +23,7 @@ import pandas as pd
 from scipy import sparse
 
 from ..problems import DataValidationError, ValidationReport
-from ._aft_data import bound_values, check_columns, interval_status, missing_problem, numeric_values
+from ._aft_data import bound_values, check_columns, interval_status, missing_problem, numeric_values, weight_values
 from ._aft_fit import EXACT, INTERVAL, LEFT, RIGHT
 from ._common import Grouping, check_conf_level
 from ._plotting import get_ax, step_curve
@@ -498,14 +498,7 @@ def turnbull(
         miss_any |= miss
     w = None
     if weights is not None:
-        w = numeric_values(report, table, frame, weights, "weight")
-        if w is not None:
-            with np.errstate(invalid="ignore"):
-                nonpos = np.flatnonzero(w <= 0)
-            if nonpos.size:
-                report.add_rows(table, weights, nonpos, w[nonpos], "weight must be > 0 (drop the row instead of weighting it 0)")
-        miss = frame[weights].isna().to_numpy()
-        missing_problem(report, table, weights, "weight", miss, dropna)
+        w, miss = weight_values(report, table, frame, weights, dropna)
         miss_any |= miss
     if group is not None:
         miss = frame[group].isna().to_numpy()
