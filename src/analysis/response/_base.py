@@ -30,6 +30,7 @@ __all__ = [
     "delta_table",
     "CategoricalModelMixin",
     "get_ax",
+    "odds_ratio_plot",
 ]
 
 
@@ -41,6 +42,21 @@ def get_ax(ax=None):
         ax = plt.gca()
     return ax
 
+
+
+def odds_ratio_plot(ax, table: pd.DataFrame, xlabel: str):
+    """Odds ratios with their intervals, one row per term, on a log axis (shared by the
+    logistic and ordinal results)."""
+    pos = np.arange(len(table))[::-1]
+    ax.errorbar(table["odds_ratio"], pos, xerr=[table["odds_ratio"] - table["odds_ratio_ci_lower"],
+                                                table["odds_ratio_ci_upper"] - table["odds_ratio"]],
+                fmt="o", color="black", capsize=3)
+    ax.axvline(1.0, color="grey", linestyle="--", linewidth=1)
+    ax.set_xscale("log")
+    ax.set_yticks(pos)
+    ax.set_yticklabels(table.index)
+    ax.set_xlabel(xlabel)
+    return ax
 
 def coef_table(names, coef, se, conf_level: float, *, stat: str = "z", df: float | None = None,
                ratio: str | None = None) -> pd.DataFrame:

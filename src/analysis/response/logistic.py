@@ -13,7 +13,7 @@ import pandas as pd
 import statsmodels.api as sm
 
 from ..survival._common import check_choice
-from ._base import CategoricalModelMixin, check_level, coef_table, get_ax
+from ._base import CategoricalModelMixin, check_level, coef_table, get_ax, odds_ratio_plot
 from ._formula import capture_env, model_frame
 
 __all__ = ["LogisticResult", "logistic", "binary_outcome"]
@@ -129,16 +129,7 @@ class LogisticResult(CategoricalModelMixin):
         """
         ax = get_ax(ax)
         tab = self.summary.drop(index="Intercept", errors="ignore")
-        pos = np.arange(len(tab))[::-1]
-        ax.errorbar(tab["odds_ratio"], pos, xerr=[tab["odds_ratio"] - tab["odds_ratio_ci_lower"],
-                                                  tab["odds_ratio_ci_upper"] - tab["odds_ratio"]],
-                    fmt="o", color="black", capsize=3)
-        ax.axvline(1.0, color="grey", linestyle="--", linewidth=1)
-        ax.set_xscale("log")
-        ax.set_yticks(pos)
-        ax.set_yticklabels(tab.index)
-        ax.set_xlabel(f"odds ratio ({self.conf_level:.0%} CI)")
-        return ax
+        return odds_ratio_plot(ax, tab, f"odds ratio ({self.conf_level:.0%} CI)")
 
     def __repr__(self) -> str:
         w = f", weights={self.weight_type}, vcov={self.vcov}" if self.weight_type else ""

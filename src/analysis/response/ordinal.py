@@ -18,7 +18,7 @@ from scipy import stats
 from statsmodels.miscmodels.ordinal_model import OrderedModel
 from statsmodels.tools.sm_exceptions import ConvergenceWarning
 
-from ._base import CategoricalModelMixin, check_level, coef_table, get_ax
+from ._base import CategoricalModelMixin, check_level, coef_table, get_ax, odds_ratio_plot
 from ._formula import capture_env, model_frame
 
 __all__ = ["OrdinalResult", "ordinal", "ordered_outcome"]
@@ -296,16 +296,7 @@ class OrdinalResult(CategoricalModelMixin):
         """
         ax = get_ax(ax)
         tab = self.summary[self.summary["kind"] == "coefficient"]
-        pos = np.arange(len(tab))[::-1]
-        ax.errorbar(tab["odds_ratio"], pos, xerr=[tab["odds_ratio"] - tab["odds_ratio_ci_lower"],
-                                                  tab["odds_ratio_ci_upper"] - tab["odds_ratio"]],
-                    fmt="o", color="black", capsize=3)
-        ax.axvline(1.0, color="grey", linestyle="--", linewidth=1)
-        ax.set_xscale("log")
-        ax.set_yticks(pos)
-        ax.set_yticklabels(tab.index)
-        ax.set_xlabel(f"odds ratio of a higher category ({self.conf_level:.0%} CI)")
-        return ax
+        return odds_ratio_plot(ax, tab, f"odds ratio of a higher category ({self.conf_level:.0%} CI)")
 
     def __repr__(self) -> str:
         return (f"OrdinalResult({self.formula!r}, n={self.n_obs}, levels={self.levels})\n"
