@@ -13,6 +13,7 @@ Examples
 
 from importlib.metadata import PackageNotFoundError, version
 
+from ._kernel import ConvergenceWarning
 from .dataset import Dataset, check_dataset, load_dataset, validate
 from .instruments import Instrument, get_instrument, instrument_names, load_instrument_file, register_instrument
 from .outcomes import Definitions, Outcomes, derive_outcomes
@@ -26,6 +27,7 @@ except PackageNotFoundError:  # running from a source tree without installation
     __version__ = "0+unknown"
 
 __all__ = [
+    "ConvergenceWarning",
     "Dataset",
     "DataValidationError",
     "Definitions",

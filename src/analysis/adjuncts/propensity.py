@@ -77,7 +77,7 @@ class PropensityModel:
     def plot(self, ax=None):
         """Histograms of the scores by group (overlap)."""
         if ax is None:
-            from ..report.figures import new_figure
+            from .._kernel import new_figure
 
             _, ax = new_figure(width=4.5)
         bins = np.linspace(0, 1, 26)
@@ -184,7 +184,7 @@ class Balance:
     def plot(self, ax=None):
         """Love plot: absolute SMD per covariate, unweighted and weighted, with the threshold."""
         if ax is None:
-            from ..report.figures import new_figure
+            from .._kernel import new_figure
 
             _, ax = new_figure(width=4.5, height=0.3 * len(self.table) + 1.0)
         y = np.arange(len(self.table))

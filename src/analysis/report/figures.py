@@ -13,17 +13,7 @@ from .privacy import format_count, is_small
 
 __all__ = ["attrition_flow", "trajectory_summary", "plot_trajectory", "waterfall", "category_bars", "new_figure"]
 
-#: journal sizes in inches (single and double column, Nature/Elsevier-like)
-SINGLE_COLUMN = 3.5
-DOUBLE_COLUMN = 7.2
-
-
-def new_figure(width: float = DOUBLE_COLUMN * 0.75, height: float = 3.2, **subplot_kw):
-    """A figure (not registered with pyplot, so nothing is shown twice) and its axes."""
-    from matplotlib.figure import Figure
-
-    fig = Figure(figsize=(width, height), layout="constrained")
-    return fig, fig.add_subplot(**subplot_kw)
+from .._kernel.checks import DOUBLE_COLUMN, SINGLE_COLUMN, new_figure  # noqa: F401 - journal widths, shared
 
 
 def save_figure(fig, path_stem, formats=("png", "svg", "pdf"), dpi: int = 300) -> list:

@@ -1,0 +1,20 @@
+"""The statistical kernel shared by every model: formulas to design matrices
+(:mod:`.formula`), the results convention (:mod:`.results`, ``docs/api.md``) and the small
+argument checks and drawing helpers (:mod:`.checks`).
+
+Private: the public names are the models' own; this package is what they share.
+"""
+
+from .checks import DOUBLE_COLUMN, SINGLE_COLUMN, check_choice, check_conf_level, critical_value, get_ax, new_figure, z_value
+from .formula import INTERCEPT_NAME, ModelFrame, capture_env, clean_frame, design_for, formula_variables, model_frame
+from .results import (
+    RATIO_COLUMNS, SUMMARY_COLUMNS, ConvergenceWarning, ModelResult, SummaryFrame, coef_table, coefficient_plot,
+    deprecated_name, renamed_arguments, with_aliases,
+)
+
+__all__ = [
+    "ConvergenceWarning", "INTERCEPT_NAME", "ModelFrame", "ModelResult", "RATIO_COLUMNS", "SUMMARY_COLUMNS",
+    "SummaryFrame", "capture_env", "check_choice", "check_conf_level", "clean_frame", "coef_table", "coefficient_plot",
+    "critical_value", "DOUBLE_COLUMN", "SINGLE_COLUMN", "new_figure", "deprecated_name", "design_for", "formula_variables", "get_ax", "model_frame",
+    "renamed_arguments", "with_aliases", "z_value",
+]
