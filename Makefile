@@ -43,4 +43,4 @@ benchmark:
 		../.venv-bench/bin/python $$b.py || exit 1; done
 
 clean:
-	rm -rf $(VENV) .venv-bench reports/sample .pytest_cache
+	rm -rf $(VENV) .venv-bench reports/sample .pytest_cache build dist

@@ -35,7 +35,7 @@ courses.to_parquet({dir!r} + "/courses.parquet")
 out.relapse.to_parquet({dir!r} + "/relapse.parquet")
 out.durability.to_parquet({dir!r} + "/durability.parquet")
 open({dir!r} + "/info.json", "w").write(json.dumps({{"courses": len(courses), "relapse": len(out.relapse),
-    "durability": len(out.durability), "definitions": out.definitions}}))
+    "durability": len(out.durability), "definitions": out.definitions_dict()}}))
 """
 
 LOAD = """

@@ -71,7 +71,8 @@ report.response()
 # (proportional odds). Associations in observational data, not effects.
 
 # %%
-report.responder_models()
+responders = report.responder_models()
+responders
 
 # %% [markdown]
 # How long the response lasted after induction, among responders.
@@ -80,7 +81,8 @@ report.responder_models()
 report.relapse()
 
 # %%
-report.relapse_models()
+relapse_models = report.relapse_models()
+relapse_models
 
 # %% [markdown]
 # How long each infusion from the end of induction on held, and whether adjuncts changed it.
@@ -101,7 +103,7 @@ report.adjuncts()
 report.sensitivity()
 
 # %%
-report.limitations()
+report.limitations(responder_models=responders.result, relapse_models=relapse_models.result)
 
 # %% [markdown]
 # Headline figures, as listed in a batch index.

@@ -24,10 +24,9 @@ instrument = "PHQ-9"
 
 # %%
 import analysis
-from analysis.cli import default_sample_path
 from analysis.survival import kaplan_meier
 
-dataset = analysis.load_dataset(data or default_sample_path())
+dataset = analysis.load_dataset(data or analysis.sample_path())
 dataset
 
 # %% [markdown]

@@ -41,6 +41,7 @@ def test_usage_errors_exit_2(capsys):
     assert info.value.code == 2
 
 
+@pytest.mark.slow
 def test_console_script_on_corrupted_copy_of_the_sample(tmp_path):
     """The 'done when' check: a corrupted copy exits 1 naming table, line and column."""
     copy = Path(shutil.copytree(SAMPLE, tmp_path / "sample"))
@@ -57,6 +58,14 @@ def test_console_script_on_corrupted_copy_of_the_sample(tmp_path):
     assert "Traceback" not in run.stderr + run.stdout
     ok = subprocess.run([str(exe), "validate", str(SAMPLE)], capture_output=True, text=True)
     assert ok.returncode == 0, ok.stderr
+
+
+def test_default_sample_path_is_deprecated_for_analysis_sample_path():
+    import analysis
+    from analysis.cli import default_sample_path
+
+    with pytest.warns(DeprecationWarning, match=r"analysis\.sample_path\(\)"):
+        assert default_sample_path() == analysis.sample_path() == SAMPLE
 
 
 def test_outcomes_command_writes_tables_and_definitions(valid_folder, tmp_path):

@@ -84,7 +84,9 @@ def test_remission_at_or_below_the_cut_off():
     assert out.courses.set_index("patient_id")["remission"].to_dict() == {"A": True, "B": False}
     looser = derive_outcomes(make(pts), remission_max=5)
     assert looser.courses["remission"].tolist() == [True, True]
-    assert looser.definitions["remission_max_applied"] == 5
+    assert looser.definitions.remission_max_applied == 5
+    assert looser.definitions.remission_max == 5 and out.definitions.remission_max is None
+    assert out.definitions.remission_max_applied == 4  # PHQ-9's cut-off, resolved from the instrument
 
 
 def test_same_day_scores_are_combined():
@@ -293,3 +295,59 @@ def test_write_tables(tmp_path):
 
     used = json.loads((tmp_path / "definitions.json").read_text())
     assert used["relapse_confirmations"] == 1 and used["instrument"] == "PHQ-9" and used["remission_max_applied"] == 4
+
+    # the JSON is the typed definitions' dict, exactly the keys of the previous release
+    assert used == out.definitions_dict() == out.definitions.to_dict()
+    assert set(used) == {"instrument", "remission_max_applied", "baseline_window_days", "induction_sessions",
+                         "induction_window_days", "endpoint_window_days", "response_pct", "partial_response_pct",
+                         "remission_max", "futility_after_session", "futility_pct", "relapse_threshold_score",
+                         "relapse_confirmations", "include_partial_responders", "same_day"}
+    assert analysis.outcomes.Definitions.from_dict(used) == out.definitions
+
+
+def test_outcomes_carry_typed_definitions_bound_to_the_instrument():
+    """The outcomes carry the Definitions they were derived under (not a dict that readers
+    fill with defaults of their own), with the instrument and its remission cut-off."""
+    from dataclasses import fields
+
+    from analysis.outcomes import AppliedDefinitions, Definitions, definitions_of
+
+    ds = make({"A": STANDARD})
+    out = derive_outcomes(ds, "phq9", relapse_confirmations=1, response_pct=60)
+    d = out.definitions
+    assert isinstance(d, AppliedDefinitions) and isinstance(d, Definitions)
+    assert (d.instrument, d.relapse_confirmations, d.response_pct, d.remission_max_applied) == ("PHQ-9", 1, 60, 4)
+    assert out.instrument == "PHQ-9" and definitions_of(out) is d
+    assert derive_outcomes(ds).definitions == Definitions().for_instrument("PHQ-9")
+    assert d.parameters() == Definitions(relapse_confirmations=1, response_pct=60)
+    # the cut-off is checked against the instrument's range when the definitions are bound
+    with pytest.raises(ValueError, match="remission_max 40 lies outside the PHQ-9 range"):
+        derive_outcomes(ds, remission_max=40)
+    with pytest.raises(KeyError, match="unknown instrument"):
+        Definitions().for_instrument("XYZ-12")
+    # instrument and the applied cut-off are not user parameters (one option each on the command line)
+    assert "instrument" not in {f.name for f in fields(Definitions)}
+    with pytest.raises(TypeError, match="remission_max_applied"):
+        Definitions.from_kwargs(remission_max_applied=3)
+    # rebinding resolves the cut-off again; a new remission_max is checked against the range
+    from dataclasses import replace
+
+    assert replace(d, remission_max=3).remission_max_applied == 3
+    assert d.for_instrument("MADRS").remission_max_applied == 10
+
+
+def test_dict_access_to_definitions_still_works_with_a_warning():
+    out = derive_outcomes(make({"A": STANDARD}))
+    with pytest.warns(DeprecationWarning, match=r"outcomes.definitions.response_pct"):
+        assert out.definitions["response_pct"] == 50
+    with pytest.warns(DeprecationWarning):
+        assert out.definitions["instrument"] == "PHQ-9"
+    with pytest.warns(DeprecationWarning):
+        assert out.definitions.get("relapse_confirmations") == 2
+    with pytest.warns(DeprecationWarning), pytest.raises(KeyError):
+        out.definitions["no_such_definition"]
+    # an Outcomes built with the old dict gets typed definitions, with a warning
+    with pytest.warns(DeprecationWarning, match="Outcomes\\(definitions=<dict>\\)"):
+        old = analysis.Outcomes(out.courses, out.relapse, out.durability, out.attrition, out.exclusions, out.sessions,
+                                definitions=out.definitions_dict())
+    assert old.definitions == out.definitions

@@ -1,4 +1,6 @@
-"""Cohort reports: parameters, rendering end to end, batches, byte-identical figures, suppression."""
+"""Cohort reports: parameters, rendering end to end, batches, byte-identical figures, suppression.
+
+Renders and other long tests are marked ``slow`` (``pytest -m "not slow"`` leaves them out)."""
 
 from __future__ import annotations
 
@@ -138,6 +140,7 @@ def _shown_counts(table: pd.DataFrame, columns) -> list[int]:
     return values
 
 
+@pytest.mark.slow
 def test_small_cells_never_show_in_report_tables(small_site_data, tmp_path):
     from analysis.report import CohortReport
 
@@ -165,6 +168,67 @@ def test_small_cells_never_show_in_report_tables(small_site_data, tmp_path):
     assert any("<11" in " ".join(t.astype(str).to_numpy().ravel()) for t in tables.values())
 
 
+def test_sensitivity_counts_differing_by_a_small_count_are_suppressed():
+    from analysis.report.privacy import sensitivity_table
+
+    counts = pd.DataFrame({
+        "analysis": ["as defined", "response at 40%", "on MADRS"], "instrument": ["PHQ-9", "PHQ-9", "MADRS"],
+        "with_endpoint": [200, 200, 150], "responders": [100, 104, 60], "remitters": [50, 50, 30],
+        "followed": [100, 104, 60], "median_days": [30.0, np.nan, 21.4]})
+    table = sensitivity_table(counts, 11)
+    assert table.columns.tolist() == ["analysis", "instrument", "patients with endpoint", "response", "remission",
+                                      "followed after induction", "median days to relapse"]
+    assert table.loc[0].tolist() == ["as defined", "PHQ-9", "200", "50.0%", "25.0%", "100", "30"]
+    # 104 - 100 = 4 responders would be recovered by subtraction; remission is unchanged (0 may show)
+    assert table.loc[1].tolist() == ["response at 40%", "PHQ-9", "200", "suppressed", "25.0%", "suppressed",
+                                     "not reached"]
+    # another instrument's patients are not a subset of the first row's: nothing to subtract
+    assert table.loc[2, "response"] == "40.0%" and table.loc[2, "followed after induction"] == "60"
+
+
+# --- sections -----------------------------------------------------------------------------------
+
+
+def test_limitations_take_the_model_results_as_arguments():
+    """No section leaves results on the report for another to pick up: limitations are noted
+    from the model results passed in."""
+    from analysis.report import CohortReport
+    from analysis.report.analyses import RelapseModels, ResponderModels
+
+    report = CohortReport(ReportParameters())
+    plain = report.limitations().values["notes"]
+    assert not any("proportional" in n for n in plain)
+    flagged = report.limitations(responder_models=ResponderModels([], 494, brant_p=0.01),
+                                 relapse_models=RelapseModels([], 284, 123, ph_p=0.02)).values["notes"]
+    assert flagged[: len(plain)] == plain
+    assert [n.split(" (")[0] for n in flagged[len(plain):]] == [
+        "The proportional-odds assumption of the category model is doubtful",
+        "The Cox model of relapse after induction may violate proportional hazards"]
+    # results that pass their assumption tests add nothing
+    passing = report.limitations(responder_models=ResponderModels([], 494, brant_p=0.5),
+                                 relapse_models=RelapseModels([], 284, 123, ph_p=0.5))
+    assert passing.values["notes"] == plain
+
+
+def test_cohort_selection_is_shared_by_the_report_and_the_batch():
+    import analysis.report.batch as batch
+    import analysis.report.cohort as cohort
+    from analysis.report import selection
+
+    assert cohort.select_cohort is selection.select_cohort and cohort.CohortError is selection.CohortError
+    assert "from .cohort" not in Path(batch.__file__).read_text()     # the batch checks cohorts without the report
+
+
+def test_the_batch_spec_of_the_docs_is_a_valid_batch(tmp_path):
+    from analysis.report.batch import load_spec, plan_batch
+
+    (block,) = re.findall(r"^```toml\n(.*?)^```", (ROOT / "docs" / "reports.md").read_text(), re.M | re.S)
+    spec = tmp_path / "spec.toml"
+    spec.write_text(block)
+    jobs = plan_batch(load_spec(spec), tmp_path)
+    assert [(j.name, j.error) for j in jobs] == [("site_A", None), ("iv_only", None)]
+
+
 # --- rendering ---------------------------------------------------------------------------------
 
 
@@ -176,6 +240,7 @@ def rendered(tmp_path_factory):
     return render_report(ReportParameters(), out)
 
 
+@pytest.mark.slow
 def test_sample_report_renders_end_to_end(rendered):
     assert rendered.status == "ok", rendered.error
     out = rendered.out
@@ -194,6 +259,7 @@ def test_sample_report_renders_end_to_end(rendered):
     assert rendered.key_figures["response"] == expected
 
 
+@pytest.mark.slow
 def test_html_is_self_contained_with_provenance_footer(rendered):
     page = (rendered.out / "report.html").read_text()
     assert not re.search(r"""(src|href)\s*=\s*["']?\s*(https?:)?//""", page, re.IGNORECASE)
@@ -203,6 +269,7 @@ def test_html_is_self_contained_with_provenance_footer(rendered):
     assert "import analysis" not in page and "ReportParameters" not in page     # code hidden
 
 
+@pytest.mark.slow
 def test_batch_with_an_invalid_cohort_and_skipping(tmp_path, capsys):
     spec = tmp_path / "spec.toml"
     spec.write_text(
@@ -240,6 +307,7 @@ def test_batch_spec_formats_and_timeout(tmp_path):
     assert [r.status for r in results] == ["timeout"]
 
 
+@pytest.mark.slow
 def test_paper_figures_are_byte_identical(tmp_path):
     assert main(["figures", "--out", str(tmp_path / "one")]) == 0
     assert main(["figures", "--out", str(tmp_path / "two")]) == 0
@@ -249,6 +317,7 @@ def test_paper_figures_are_byte_identical(tmp_path):
     assert {Path(n).suffix for n in one} == {".pdf", ".svg", ".png"} and len(one) == 12
 
 
+@pytest.mark.slow
 def test_plain_papermill_runs_the_notebook(tmp_path):
     """Users may run the notebook with papermill itself, parameters given on its command line."""
     import subprocess

@@ -6,7 +6,9 @@ outcomes, fit relapse-interval and responder models, and render cohort reports.
 Examples
 --------
 >>> import analysis
->>> ds = analysis.load_dataset("data/sample")          # doctest: +SKIP
+>>> ds = analysis.load_dataset("data/sample")
+>>> len(ds.patients)
+500
 >>> analysis.get_instrument("PHQ-9").remission_max
 4
 """
@@ -18,6 +20,7 @@ from .dataset import Dataset, check_dataset, load_dataset, validate
 from .instruments import Instrument, get_instrument, instrument_names, load_instrument_file, register_instrument
 from .outcomes import Definitions, Outcomes, derive_outcomes
 from .problems import DataValidationError, ValidationReport
+from .resources import sample_path
 from .simulation import Simulation, simulate
 from .table_one import TableOne, table_one
 
@@ -42,6 +45,7 @@ __all__ = [
     "load_dataset",
     "load_instrument_file",
     "register_instrument",
+    "sample_path",
     "Simulation",
     "simulate",
     "TableOne",

@@ -2,6 +2,20 @@
 
 Exit status: 0 success, 1 the data have problems (or a job failed), 2 usage error.
 Bad data never produce a Python traceback: they produce a list of problems.
+
+The commands are thin: they parse options, call the package (``analysis.report`` for
+``report``, ``batch`` and ``figures``) and turn its errors into messages and exit codes.
+Nothing below the command line imports this module.
+
+Examples
+--------
+>>> import analysis
+>>> from analysis.cli import main
+>>> main(["validate", str(analysis.sample_path())])
+/...sample: usable (500 patients, 4760 sessions, 12323 assessments, 196 medications; 0 warning(s)).
+0
+>>> main(["report", "-p", "min_cell_count", "0"])
+2
 """
 
 from __future__ import annotations
@@ -154,8 +168,14 @@ def _cmd_simulate(args: argparse.Namespace) -> int:
 
 
 def default_sample_path() -> Path:
-    """The bundled sample: ``data/sample`` of the source tree."""
-    return Path(__file__).resolve().parents[2] / "data" / "sample"
+    """Deprecated: use :func:`analysis.sample_path` (works from a wheel too)."""
+    import warnings
+
+    from .resources import sample_path
+
+    warnings.warn("analysis.cli.default_sample_path() is deprecated; use analysis.sample_path()",
+                  DeprecationWarning, stacklevel=2)
+    return sample_path()
 
 
 def _report_parameters(args: argparse.Namespace):

@@ -26,6 +26,7 @@ import pytest
 import analysis
 from analysis.adjuncts import MEASURES, baseline_scores, compare_adjuncts, crude_binary, ipw_comparison
 from analysis.adjuncts._frames import groups
+from analysis.outcomes import Definitions
 from analysis.adjuncts.comparison import _multiplicity
 from analysis.response import logistic
 
@@ -65,7 +66,7 @@ def write_r_inputs(out: Path = FIX) -> list[Path]:
 def fixture_outcomes():
     """The R script's input tables, read back (as a researcher's CSV export would be)."""
     tabs = {n: pd.read_csv(FIX / f"adjcmp_{n}.csv") for n in ("courses", "relapse", "durability")}
-    return SimpleNamespace(**tabs, definitions={"relapse_confirmations": 2})
+    return SimpleNamespace(**tabs, definitions=Definitions(relapse_confirmations=2).for_instrument("PHQ-9"))
 
 
 @pytest.fixture(scope="module")
@@ -109,8 +110,8 @@ def test_crude_or_is_the_one_covariate_logistic():
     fit = logistic("y ~ e", df)
     r = crude_binary(df["y"].to_numpy(), df["e"].to_numpy())
     s = fit.summary.loc["e[T.True]"]
-    assert r["odds_ratio"] == pytest.approx(s["odds_ratio"], rel=1e-9)
-    assert r["or_lower"] == pytest.approx(s["odds_ratio_ci_lower"], rel=1e-9)
+    assert r["odds_ratio"] == pytest.approx(s["ratio"], rel=1e-9)
+    assert r["or_lower"] == pytest.approx(s["ratio_lower"], rel=1e-9)
     assert r["or_p"] == pytest.approx(s["p_value"], rel=1e-8)
 
 
@@ -161,6 +162,36 @@ def test_baseline_scores_by_hand(sample):
         assert got[pid] == pytest.approx(expect, nan_ok=True)
     with pytest.raises(ValueError, match="not recorded"):
         baseline_scores(ds, out, ["NOPE-1"])
+
+
+def test_baseline_window_is_the_outcomes_own(sample):
+    """baseline_scores reads the window and same-day rule from the outcomes' typed
+    definitions (it used dict look-ups with defaults of its own, which a typed Definitions
+    does not answer)."""
+    ds, _ = sample
+    narrow = analysis.derive_outcomes(ds, baseline_window_days=1, same_day="max")
+    got = baseline_scores(ds, narrow)
+    explicit = baseline_scores(ds, narrow.courses, window_days=1, same_day="max")
+    pd.testing.assert_frame_equal(got, explicit)
+    wide = baseline_scores(ds, narrow.courses)          # a bare courses table: the package defaults (14, mean)
+    assert got["baseline_gad7"].notna().sum() < wide["baseline_gad7"].notna().sum()
+
+
+def test_relapse_confirmations_note_reads_the_outcomes_definitions(fixture_outcomes):
+    """The note on unconfirmed relapses follows the definitions the outcomes were derived
+    under; outcomes whose definitions do not say take the package default (2), not a
+    default of the comparison's own (it assumed 1 and left the note out)."""
+    tabs = {n: getattr(fixture_outcomes, n) for n in ("courses", "relapse", "durability")}
+    kw = dict(covariates=["age", "sex"], adjuncts=["drug_lamotrigine"], min_exposed=10**6)  # no model fitted
+
+    def noted(outcomes):
+        return any("confirming scores here" in n for n in compare_adjuncts(outcomes, **kw).notes)
+
+    assert noted(SimpleNamespace(**tabs, definitions=Definitions().for_instrument("PHQ-9")))
+    assert not noted(SimpleNamespace(**tabs, definitions=Definitions(relapse_confirmations=1)))
+    assert noted(SimpleNamespace(**tabs, definitions={"instrument": "PHQ-9"}))      # definitions.json without the key
+    assert not noted(SimpleNamespace(**tabs, definitions={"relapse_confirmations": 1}))
+    assert noted(SimpleNamespace(**tabs))                                          # nothing recorded: the default
 
 
 # ------------------------------------------------------------------------------------------
@@ -262,7 +293,7 @@ def test_plot(sample):
 # ------------------------------------------------------------------------------------------
 # simulation with known truth
 @pytest.fixture(scope="module")
-def simulated():
+def simulated():  # used by slow tests only
     """6,000 simulated patients (seed 11); relapse with 1 confirmation (see docs/adjuncts.md section 6)."""
     sim = analysis.simulate(6000, seed=11)
     ds = sim.dataset()
@@ -270,6 +301,7 @@ def simulated():
     return sim, ds, out
 
 
+@pytest.mark.slow
 def test_simulated_truth_crude_vs_corrected(simulated):
     sim, ds, out = simulated
     eff = sim.truth["effects"]
@@ -325,6 +357,7 @@ def _replicate(seed: int, n: int) -> dict:
     return row
 
 
+@pytest.mark.slow
 @pytest.mark.simulation
 def test_coverage_by_repeated_simulation():
     """KO_SIM_REPS // 20 cohorts (default 10) of 3,000 patients: adjusted and within-patient

@@ -11,7 +11,12 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from analysis.adjuncts import balance, effective_sample_size, ipw_weights, propensity_scores, weighted_risk_difference
+import analysis
+from analysis._kernel import ModelResult
+from analysis.adjuncts import (
+    PropensityModel, balance, effective_sample_size, ipw_weights, propensity_scores, weighted_risk_difference,
+)
+from analysis.problems import DataValidationError
 
 FIX = Path(__file__).resolve().parents[1] / "fixtures"
 RTOL = 1e-6
@@ -40,6 +45,70 @@ def test_propensity_model_matches_glm(ps, ref):
     np.testing.assert_allclose(ours["coef"].to_numpy(), ref["ps_coef"]["coef"].to_numpy(), rtol=RTOL)
     np.testing.assert_allclose(ours["se"].to_numpy(), ref["ps_coef"]["se"].to_numpy(), rtol=RTOL)
     np.testing.assert_allclose(ps.scores.to_numpy(), ref["weights"]["score"].to_numpy(), rtol=RTOL)
+    # the model's covariance is the one of the summary's SEs
+    np.testing.assert_allclose(np.sqrt(np.diag(ps.cov.loc[ps.summary.index, ps.summary.index])), ps.summary["se"],
+                               rtol=1e-12)
+
+
+def test_propensity_model_follows_the_results_convention(ps, birthwt):
+    """A typed result deriving from the kernel's ModelResult (docs/api.md): the convention's
+    summary columns, params, cov, n_obs, n_dropped, conf_level, converged, plot."""
+    assert isinstance(ps, PropensityModel) and isinstance(ps, ModelResult)
+    s = ps.summary
+    assert list(s.columns) == ["coef", "se", "statistic", "p_value", "ci_lower", "ci_upper", "ratio", "ratio_lower",
+                               "ratio_upper"]
+    assert s.index.name == "term" and s.index[0] == "Intercept"
+    np.testing.assert_allclose(s["statistic"], s["coef"] / s["se"])
+    np.testing.assert_allclose(s["ratio"], np.exp(s["coef"]))
+    np.testing.assert_allclose(s["ratio_lower"], np.exp(s["coef"] - 1.959963984540054 * s["se"]))
+    pd.testing.assert_series_equal(ps.params, s["coef"])
+    assert list(ps.cov.index) == list(ps.cov.columns) == list(s.index)
+    assert (ps.n_obs, ps.n_dropped, ps.conf_level, ps.converged) == (len(birthwt), 0, 0.95, True)
+    assert ps.formula.startswith("smoke ~ age") and ps.exposure == "smoke"
+    narrow = propensity_scores("smoke ~ age + lwt", birthwt, conf_level=0.9)
+    assert narrow.conf_level == 0.9
+    assert (narrow.summary["ci_upper"] - narrow.summary["ci_lower"]).iloc[1] == pytest.approx(
+        2 * 1.6448536269514722 * narrow.summary["se"].iloc[1])
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from matplotlib.figure import Figure
+
+    ax = Figure().add_subplot()
+    assert ps.plot(ax) is ax and ax.get_xscale() == "log"                      # odds ratios, log axis
+    ax2 = Figure().add_subplot()
+    assert ps.plot(ax2, kind="overlap") is ax2 and ax2.get_xlabel() == "propensity score"
+    with pytest.raises(ValueError, match="kind"):
+        ps.plot(ax2, kind="histogram")
+
+
+def test_old_summary_names_still_work_with_a_warning(ps):
+    for old, new in (("odds_ratio", "ratio"), ("or_lower", "ratio_lower"), ("or_upper", "ratio_upper"),
+                     ("z", "statistic")):
+        with pytest.warns(DeprecationWarning, match=f"'{new}'"):
+            got = ps.summary[old]
+        pd.testing.assert_series_equal(got, ps.summary[new], check_names=False)
+
+
+def test_missing_values_follow_the_one_rule(birthwt):
+    """The propensity model reads its formula through the kernel: a missing covariate is an
+    error naming the column and rows (it was patsy's message), or with dropna=True the rows
+    are dropped and counted, and the scores cover the rows used."""
+    data = birthwt.copy()
+    data.loc[[3, 7], "lwt"] = np.nan
+    with pytest.raises(DataValidationError, match=r"lwt.*2 row\(s\) have a missing value \(row 4, 8\)"):
+        propensity_scores("smoke ~ age + lwt", data)
+    fit = propensity_scores("smoke ~ age + lwt", data, dropna=True)
+    assert (fit.n_obs, fit.n_dropped) == (len(data) - 2, 2)
+    assert list(fit.scores.index) == [i for i in data.index if i not in (3, 7)]
+    complete = propensity_scores("smoke ~ age + lwt", data.dropna())
+    pd.testing.assert_series_equal(fit.scores, complete.scores)
+    with pytest.raises(DataValidationError, match="not a column"):
+        propensity_scores("smoke ~ age + weight", birthwt)
+    # an expression as the exposure, and names of the caller's namespace
+    cut = 30
+    e = propensity_scores("age > cut ~ lwt", birthwt)
+    assert e.treatment.sum() == (birthwt["age"] > 30).sum()
 
 
 @pytest.mark.parametrize("column, kwargs", [
@@ -84,6 +153,8 @@ def test_bad_inputs_are_named(birthwt):
     bad = birthwt.assign(smoke=birthwt.smoke.replace({1: 2}))
     with pytest.raises(ValueError, match="smoke: expected 0/1"):
         propensity_scores("smoke ~ age", bad)
+    with pytest.raises(ValueError, match="no outcome"):
+        propensity_scores("age + lwt", birthwt)
 
 
 def test_weighting_removes_measured_confounding():
@@ -101,3 +172,12 @@ def test_weighting_removes_measured_confounding():
     assert crude.ci_upper < -0.1                          # strongly biased
     assert weighted.ci_lower < 0 < weighted.ci_upper      # truth 0 covered
     assert abs(weighted.estimate) < 0.02
+
+
+def test_non_convergence_is_the_package_warning():
+    """A fit that stops before converging says so with analysis.ConvergenceWarning (the one
+    class of every model) and converged=False, not statsmodels' own warning class."""
+    separated = pd.DataFrame({"t": [0, 0, 0, 1, 1, 1], "x": [1.0, 2, 3, 4, 5, 6]})
+    with pytest.warns(analysis.ConvergenceWarning, match="did not converge"):
+        fit = propensity_scores("t ~ x", separated, max_iter=5)
+    assert fit.converged is False

@@ -21,8 +21,17 @@ from pathlib import Path
 import matplotlib
 import numpy as np
 import pandas as pd
+import pytest
 
 matplotlib.use("Agg")
+
+#: ``pytestmark`` of every response test file: a name of the previous release used by the
+#: package's own code (or by a test that does not ask for it with ``pytest.deprecated_call``)
+#: is an error (docs/api.md), and so is a fit that does not converge on the reference data
+STRICT = [
+    pytest.mark.filterwarnings("error:.*is deprecated and will be removed in the next release:DeprecationWarning"),
+    pytest.mark.filterwarnings("error::analysis.ConvergenceWarning"),
+]
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
 RTOL_CLOSED = 1e-4  # closed-form or Newton fits (glm, polr/multinom at the optimum, GEE)
@@ -39,6 +48,7 @@ LEVELS = {
     "Cont": ["Low", "High"],
     "Cu": ["Cu000", "Cu035", "Cu175"],
     "bwt3": ["low", "mid", "high"],
+    "Sex": ["Male", "Female"],
 }
 ORDERED = {"Sat", "bwt3"}
 

@@ -9,7 +9,9 @@ import pytest
 from analysis.problems import DataValidationError
 from analysis.response import logistic, mixed, multinomial, ordinal, trajectory_plot
 
-from response_helpers import close, load_data
+from response_helpers import STRICT, close, load_data
+
+pytestmark = STRICT
 
 
 @pytest.fixture(scope="module")
@@ -98,11 +100,23 @@ def test_trajectory_plot_without_and_with_model():
 
     ss = load_data("sleepstudy")
     fig, ax = plt.subplots(1, 2)
-    out = trajectory_plot(ss, time="Days", score="Reaction", groups="Subject", ax=ax[0])
+    out = trajectory_plot(ss, time="Days", score="Reaction", cluster="Subject", ax=ax[0])
     assert out is ax[0] and len(ax[0].lines) == 18
-    fit = mixed("Reaction ~ Days", ss, groups="Subject")
-    trajectory_plot(ss, time="Days", score="Reaction", groups="Subject", model=fit, ax=ax[1], max_curves=5)
+    fit = mixed("Reaction ~ Days", ss, cluster="Subject")
+    trajectory_plot(ss, time="Days", score="Reaction", cluster="Subject", model=fit, ax=ax[1], max_curves=5)
     assert len(ax[1].lines) == 5 + 1 and len(ax[1].collections) == 1  # curves, mean, band
     plt.close(fig)
     with pytest.raises(ValueError, match="not found"):
-        trajectory_plot(ss, time="day", score="Reaction", groups="Subject")
+        trajectory_plot(ss, time="day", score="Reaction", cluster="Subject")
+
+
+def test_mixed_names_an_unknown_random_effect_variable():
+    ss = load_data("sleepstudy")
+    with pytest.raises(DataValidationError, match="random-effect variable column not found.*|dayz"):
+        mixed("Reaction ~ Days", ss, cluster="Subject", re_formula="~dayz")
+    d = ss.copy()
+    d.loc[[0, 3], "Days"] = np.nan
+    with pytest.raises(DataValidationError, match="Days"):
+        mixed("Reaction ~ 1", d, cluster="Subject", re_formula="~Days")
+    fit = mixed("Reaction ~ 1", d, cluster="Subject", re_formula="~Days", dropna=True)
+    assert fit.n_dropped == 2 and fit.n_obs == len(d) - 2

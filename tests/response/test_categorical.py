@@ -10,7 +10,9 @@ import pytest
 
 from analysis.response import multinomial, ordinal
 
-from response_helpers import RTOL_OPTIM, close, expand, load_data, py_ame_term, py_term, ref, ref_value
+from response_helpers import STRICT, RTOL_OPTIM, close, expand, load_data, py_ame_term, py_term, ref, ref_value
+
+pytestmark = STRICT
 
 CASES = {
     "housing": ("Sat ~ Infl + Type + Cont", lambda: expand(load_data("housing"), "Freq")),

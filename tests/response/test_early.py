@@ -8,7 +8,9 @@ import pytest
 
 from analysis.response import delong_auc, early_response, wilson_interval
 
-from response_helpers import close, load_data, ref, ref_value
+from response_helpers import STRICT, close, load_data, ref, ref_value
+
+pytestmark = STRICT
 
 THRESHOLDS = {"s100b": 0.205, "ndka": 12.0}
 

@@ -9,7 +9,9 @@ import pytest
 from analysis.problems import DataValidationError
 from analysis.response import logistic
 
-from response_helpers import close, load_data, py_ame_term, py_term, ref, ref_value
+from response_helpers import STRICT, close, load_data, py_ame_term, py_term, ref, ref_value
+
+pytestmark = STRICT
 
 F_BW = "low ~ age + lwt + race + smoke + ptl + ht + ui"
 
@@ -28,7 +30,7 @@ def _by_term(r):
     return pd.Series(r["value"].to_numpy(), index=[py_term(t) for t in r["term"]])
 
 
-@pytest.mark.parametrize("quantity, column", [("coef", "coef"), ("se", "se"), ("z", "z"), ("p", "p_value"),
+@pytest.mark.parametrize("quantity, column", [("coef", "coef"), ("se", "se"), ("z", "statistic"), ("p", "p_value"),
                                               ("ci_lower", "ci_lower"), ("ci_upper", "ci_upper")])
 def test_summary_matches_glm(fit, quantity, column):
     r = _by_term(ref("logistic", "birthwt", quantity))
@@ -37,8 +39,10 @@ def test_summary_matches_glm(fit, quantity, column):
 
 def test_odds_ratios_are_exp_coef(fit):
     r = _by_term(ref("logistic", "birthwt", "ci_lower"))
-    close(fit.summary.loc[r.index, "odds_ratio_ci_lower"], np.exp(r), "logistic.or_ci")
-    close(fit.summary["odds_ratio"], np.exp(fit.summary["coef"]), "logistic.or")
+    close(fit.summary.loc[r.index, "ratio_lower"], np.exp(r), "logistic.or_ci")
+    r = _by_term(ref("logistic", "birthwt", "ci_upper"))
+    close(fit.summary.loc[r.index, "ratio_upper"], np.exp(r), "logistic.or_ci")
+    close(fit.summary["ratio"], np.exp(fit.summary["coef"]), "logistic.or")
 
 
 def test_likelihood_matches_glm(fit):
@@ -82,7 +86,7 @@ def test_risk_difference_matches_r(fit):
 
 def test_probability_weights_give_hc0_like_sandwich(bw):
     fit = logistic("low ~ smoke + age + race", bw, weights="ipw", weight_type="probability")
-    assert fit.vcov == "HC0"
+    assert fit.cov_type == "HC0"
     r = _by_term(ref("logistic", "birthwt_ipw", "coef"))
     close(fit.params[r.index], r, "logistic.ipw_coef")
     r = _by_term(ref("logistic", "birthwt_ipw", "se_hc0"))
@@ -91,12 +95,16 @@ def test_probability_weights_give_hc0_like_sandwich(bw):
     rs = _by_term(ref("logistic", "birthwt_ipw", "se_survey"))
     n = len(bw)
     close(fit.summary.loc[rs.index, "se"] * np.sqrt(n / (n - 1)), rs, "logistic.ipw_se_survey")
+    # the convention: a robust fit keeps the model-based SE beside it
+    model_based = logistic("low ~ smoke + age + race", bw, weights="ipw", weight_type="probability", cov_type="model")
+    close(fit.summary["naive_se"], model_based.summary["se"], "logistic.ipw_naive_se", rtol=1e-12)
+    assert "naive_se" not in model_based.summary.columns
 
 
 def test_frequency_weights_equal_expanded_rows():
     counts = load_data("birthwt_counts")
     fit = logistic("low ~ smoke + race + ht", counts, weights="n", weight_type="frequency")
-    assert fit.vcov == "model"
+    assert fit.cov_type == "model"
     r = _by_term(ref("logistic", "birthwt_counts", "coef"))
     close(fit.params[r.index], r, "logistic.freq_coef")
     r = _by_term(ref("logistic", "birthwt_counts", "se"))
@@ -133,8 +141,10 @@ def test_missing_values_named_unless_dropna(bw):
 
 
 def test_missing_column_is_named(bw):
-    with pytest.raises(DataValidationError, match="not found|no column"):
+    with pytest.raises(DataValidationError, match="'nosuch', which is not a column"):
         logistic("nosuch ~ smoke", bw)
+    with pytest.raises(DataValidationError, match="'nosuch', which is not a column"):
+        logistic("low ~ nosuch + smoke", bw)
 
 
 def test_forest_plot_returns_axes(fit):
@@ -144,3 +154,16 @@ def test_forest_plot_returns_axes(fit):
     assert fit.plot(ax=ax) is ax
     assert len(ax.get_yticklabels()) == len(fit.summary) - 1
     plt.close(fig)
+
+
+@pytest.mark.parametrize("name", ["lambda", "class"])
+def test_keyword_column_gives_the_kernels_error(bw, name):
+    """A column named like a Python keyword cannot be written bare in a formula: the
+    kernel's error names the column and says how to quote it; Q() works."""
+    d = bw.rename(columns={"age": name})
+    with pytest.raises(DataValidationError) as err:
+        logistic(f"low ~ {name} + smoke", d)
+    text = str(err.value)
+    assert f"column '{name}'" in text and "Python keyword" in text and f'Q("{name}")' in text
+    fit = logistic(f'low ~ Q("{name}") + smoke', d)
+    close(fit.params.to_numpy(), logistic("low ~ age + smoke", bw).params.to_numpy(), "logistic.keyword_q", rtol=1e-12)

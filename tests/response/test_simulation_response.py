@@ -1,5 +1,7 @@
 """On simulated cohorts with known truth, the response models recover the direction of the
-simulator's stated effects, and early improvement predicts response."""
+simulator's stated effects, and early improvement predicts response.
+
+A simulation study of 4000 patients: marked ``slow`` (``pytest -m "not slow"`` leaves it out)."""
 
 from __future__ import annotations
 
@@ -8,6 +10,10 @@ import pytest
 
 import analysis
 from analysis.response import early_improvement, early_response, logistic, ordinal
+
+from response_helpers import STRICT
+
+pytestmark = [pytest.mark.slow, *STRICT]
 
 FORMULA = "{y} ~ prior_treatment_failures + comorbid_ptsd + I(np.maximum(benzo_dze_mg - 8, 0) / 10) + age"
 BENZO = "I(np.maximum(benzo_dze_mg - 8, 0) / 10)"

@@ -121,3 +121,34 @@ def test_sample_early_response(sample):
     res = early_response(e, "early_improvement_pct", "responder", threshold=20, dropna=True)
     assert res.auc > 0.7 and res.summary.loc["auc", "ci_lower"] > 0.5
     assert res.n_dropped == int(e["responder"].isna().sum())
+
+
+def test_instrument_must_agree_with_the_outcomes(sample):
+    """PHQ-9 scores read against MADRS baselines made 206 of 208 patients 'respond' on the
+    sample (against 123 of 199 on MADRS): an instrument that disagrees with the outcomes'
+    is an error naming both; without instrument= the outcomes' instrument is used."""
+    ds, phq = sample
+    madrs = analysis.derive_outcomes(ds, "MADRS")
+    for fn in (response_table, early_improvement):
+        with pytest.raises(ValueError, match=r"instrument='PHQ-9' but the outcomes were derived on 'MADRS'"):
+            fn(ds, instrument="PHQ-9", outcomes=madrs)
+        with pytest.raises(ValueError, match=r"instrument='MADRS' but the outcomes were derived on 'PHQ-9'"):
+            fn(ds, instrument="MADRS", outcomes=phq)
+    t = response_table(ds, outcomes=madrs)
+    assert (int(t["event"].sum()), len(t)) == (123, 199)
+    assert t.attrs["instrument"] == "MADRS"
+    pd.testing.assert_frame_equal(t, response_table(ds, instrument="madrs", outcomes=madrs))
+    pd.testing.assert_frame_equal(t, response_table(ds, instrument="MADRS"))
+    # the outcomes' sessions to response (derived on MADRS) agree with the table's
+    responded = t["sessions_to_response"].notna()
+    assert (t.loc[responded, "sessions"] == t.loc[responded, "sessions_to_response"]).all()
+    e = early_improvement(ds, outcomes=madrs)
+    pd.testing.assert_frame_equal(e, early_improvement(ds, instrument="MADRS"))
+
+
+def test_thresholds_come_from_the_outcomes_definitions(sample):
+    ds, _ = sample
+    loose = analysis.derive_outcomes(ds, response_pct=40, partial_response_pct=20)
+    t = response_table(ds, outcomes=loose)
+    assert t.attrs["response_pct"] == 40.0
+    assert (t["event"] == t["sessions_to_response"].notna().astype(int)).all()

@@ -22,8 +22,15 @@ from pathlib import Path
 import matplotlib
 import numpy as np
 import pandas as pd
+import pytest
 
 matplotlib.use("Agg")
+
+#: ``pytestmark`` of every survival test file: a deprecated name of the previous release
+#: used by the package's own code (or by a test that does not ask for it with
+#: ``pytest.deprecated_call``/``pytest.warns``) is an error (docs/api.md)
+DEPRECATIONS_ARE_ERRORS = pytest.mark.filterwarnings(
+    "error:.*is deprecated and will be removed in the next release:DeprecationWarning")
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
 RTOL = 1e-4

@@ -84,16 +84,17 @@ def test_coefficients_match_coxph(cs):
         assert s[redundant].isna().all().all()
         r, s = r[~redundant], s[~redundant]
     close(s["coef"], r["coef"], "cox.coef", context=cs.case, rtol=TIGHT)
-    close(s["se"], r["se"], "cox.se", context=cs.case, rtol=TIGHT)
-    if r["robust_se"].notna().any():
-        close(s["robust_se"], r["robust_se"], "cox.robust_se", context=cs.case, rtol=TIGHT)
+    if r["robust_se"].notna().any():  # se is the one inference uses (robust); naive_se the model-based
+        close(s["se"], r["robust_se"], "cox.robust_se", context=cs.case, rtol=TIGHT)
+        close(s["naive_se"], r["se"], "cox.se", context=cs.case, rtol=TIGHT)
     else:
-        assert "robust_se" not in s.columns
-    close(s["z"], r["z"], "cox.z", context=cs.case, rtol=TIGHT)
+        close(s["se"], r["se"], "cox.se", context=cs.case, rtol=TIGHT)
+        assert "naive_se" not in s.columns
+    close(s["statistic"], r["z"], "cox.z", context=cs.case, rtol=TIGHT)
     close(s["p_value"], r["p"], "cox.p_value", context=cs.case, rtol=TIGHT)
-    close(s["hr"], r["hr"], "cox.hr", context=cs.case, rtol=TIGHT)
-    close(s["hr_lower"], r["lower"], "cox.hr_lower", context=cs.case, rtol=TIGHT)
-    close(s["hr_upper"], r["upper"], "cox.hr_upper", context=cs.case, rtol=TIGHT)
+    close(s["ratio"], r["hr"], "cox.hr", context=cs.case, rtol=TIGHT)
+    close(s["ratio_lower"], r["lower"], "cox.hr_lower", context=cs.case, rtol=TIGHT)
+    close(s["ratio_upper"], r["upper"], "cox.hr_upper", context=cs.case, rtol=TIGHT)
     close(fit.means.loc[r["py_term"]], r["mean"], "cox.means", context=cs.case, rtol=1e-12)
 
 
@@ -103,7 +104,7 @@ def test_variance_matrices_match_coxph(cs):
     order = list(_rows("cox_coef", cs.case)["py_term"])
     r = _rows("cox_vcov", cs.case)
     p = len(order)
-    for kind, ours in (("var", fit.vcov), ("naive", fit.naive_vcov)):
+    for kind, ours in (("var", fit.cov), ("naive", fit.naive_cov)):
         rk = r[r["kind"] == kind]
         if rk.empty:
             assert not fit.robust
@@ -119,7 +120,7 @@ def test_variance_matrices_match_coxph(cs):
 def test_loglik_and_tests_match_summary_coxph(cs):
     fit = fit_case(cs.case)
     r = _rows("cox_fit", cs.case).iloc[0]
-    assert fit.n == r["n"] and fit.n_events == r["nevent"]
+    assert fit.n_obs == r["n"] and fit.n_events == r["nevent"]
     assert fit.iterations == r["iter"]
     assert fit.converged
     assert fit.robust == (str(r["robust"]).upper() == "TRUE")

@@ -12,7 +12,9 @@ import pytest
 from analysis.problems import DataValidationError
 from analysis.survival import kaplan_meier, nelson_aalen
 
-from survival_helpers import close, load_data, ref  # tests/survival/survival_helpers.py
+from survival_helpers import DEPRECATIONS_ARE_ERRORS, close, load_data, ref  # tests/survival/survival_helpers.py
+
+pytestmark = DEPRECATIONS_ARE_ERRORS
 
 R_DIR = Path(__file__).resolve().parents[1] / "fixtures" / "r"
 KM_CASES = pd.read_csv(R_DIR / "km_cases.csv", dtype=str, keep_default_na=False)
@@ -141,6 +143,41 @@ def test_nelson_aalen_matches_survfit(cs):
     close(log["ci_upper"], r["upper_log"], "na.ci_upper log", context=cs.case)
     close(plain["ci_lower"], r["lower_plain"], "na.ci_lower plain", context=cs.case)
     close(plain["ci_upper"], r["upper_plain"], "na.ci_upper plain", context=cs.case)
+
+
+@pytest.mark.parametrize("cs", _cases(NA_CASES[NA_CASES.case.isin(ref("km_na_median")["case"])]))
+def test_nelson_aalen_median_matches_print_survfit_stype2(cs):
+    data = load_data(cs.dataset, cs.status, cs.event_value)
+    r = ref("km_na_median")
+    r = r[r["case"] == cs.case]
+    kw = dict(group=_opt(cs.group), weights=_opt(cs.weights), entry=_opt(cs.entry), conf_level=float(cs.conf_level))
+    for conf_type, rc in r.groupby("conf_type"):
+        m = nelson_aalen(data, cs.time, "_event", conf_type=conf_type, **kw).median
+        ctx = f"{cs.case} {conf_type}"
+        assert list(m.columns) == ["group", "n", "events", "median", "ci_lower", "ci_upper"]
+        assert m["group"].astype(str).tolist() == rc["group"].astype(str).tolist(), ctx
+        close(m["n"], rc["records"], "na.median n", context=ctx)
+        close(m["events"], rc["events"], "na.median events", context=ctx)
+        close(m["median"], rc["median"], "na.median", context=ctx)
+        close(m["ci_lower"], rc["lcl"], "na.median ci_lower", context=ctx)
+        close(m["ci_upper"], rc["ucl"], "na.median ci_upper", context=ctx)
+
+
+def test_nelson_aalen_at_reads_the_table_as_a_step_function():
+    data = load_data("aml", "status", "1")
+    na = nelson_aalen(data, "time", "_event", group="x")
+    at = na.at([0, 9, 9.5, 200])
+    assert list(at.columns) == ["group", "time", "at_risk", "events", "cumhaz", "se", "ci_lower", "ci_upper"]
+    for level, part in na.table.groupby("group"):
+        a = at[at["group"] == level].set_index("time")
+        assert a.loc[0.0, "cumhaz"] == 0 and a.loc[0.0, "se"] == 0 and a.loc[0.0, "ci_lower"] == 0
+        k = np.searchsorted(part["time"].to_numpy(), 9.5, side="right") - 1
+        for col in ("cumhaz", "se", "ci_lower", "ci_upper"):
+            assert a.loc[9.5, col] == part[col].iloc[k]
+            assert np.isnan(a.loc[200.0, col])  # beyond the group's last time, unless extend=True
+        assert a["events"].sum() == part.loc[part["time"] <= 161, "events"].sum()
+    ext = na.at([200], extend=True)
+    np.testing.assert_array_equal(ext["cumhaz"], na.table.groupby("group")["cumhaz"].last().to_numpy())
 
 
 def test_cumhaz_is_in_the_km_fixture_too():
@@ -275,6 +312,7 @@ def test_one_million_rows_with_ties_runs_vectorised():
 # ---------------------------------------------------------------------------------------
 # coverage with a known truth
 # ---------------------------------------------------------------------------------------
+@pytest.mark.slow
 @pytest.mark.simulation
 def test_pointwise_interval_covers_true_survival():
     """Exponential relapse times (rate 0.1/day), uniform censoring; at day 7 the true

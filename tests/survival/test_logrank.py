@@ -11,7 +11,9 @@ import pytest
 from analysis.problems import DataValidationError
 from analysis.survival import logrank
 
-from survival_helpers import close, load_data, ref  # tests/survival/survival_helpers.py
+from survival_helpers import DEPRECATIONS_ARE_ERRORS, close, load_data, ref  # tests/survival/survival_helpers.py
+
+pytestmark = DEPRECATIONS_ARE_ERRORS
 
 R_DIR = Path(__file__).resolve().parents[1] / "fixtures" / "r"
 LR_CASES = pd.read_csv(R_DIR / "logrank_cases.csv", dtype=str, keep_default_na=False)

@@ -32,7 +32,9 @@ import pytest
 from analysis.problems import DataValidationError
 from analysis.survival import andersen_gill, cox, pwp_gap, within_patient
 
-from survival_helpers import close, load_data, ref  # tests/survival/survival_helpers.py
+from survival_helpers import DEPRECATIONS_ARE_ERRORS, close, load_data, ref  # tests/survival/survival_helpers.py
+
+pytestmark = DEPRECATIONS_ARE_ERRORS
 
 Z95 = 1.959963984540054
 REPS = int(os.environ.get("KO_SIM_REPS", "200"))
@@ -49,22 +51,22 @@ def _coef(case: str) -> pd.DataFrame:
 def test_andersen_gill_calendar_matches_coxph_counting_process():
     b = load_data("bladder2", "event", "1").assign(gap=lambda d: d["stop"] - d["start"])
     assert (b.groupby("id")["start"].min() == 0).all()  # the first interval starts at 0
-    fit = andersen_gill("rx + size + number", b, id="id", origin="start", time="gap", event="_event")
+    fit = andersen_gill("rx + size + number", b, cluster="id", origin="start", time="gap", event="_event")
     r = _coef("bladder2_ag")
     s = fit.summary.loc[r.index]
     close(s["coef"], r["coef"], "ag.coef", rtol=1e-6)
-    close(s["se"], r["se"], "ag.se", rtol=1e-6)
-    close(s["robust_se"], r["robust_se"], "ag.robust_se", rtol=1e-6)
+    close(s["naive_se"], r["se"], "ag.se", rtol=1e-6)
+    close(s["se"], r["robust_se"], "ag.robust_se", rtol=1e-6)
     assert fit.model == "andersen-gill (calendar)" and fit.n_clusters == b["id"].nunique()
 
 
 def test_andersen_gill_cgd_matches_coxph():
     c = load_data("cgd_w", "status", "1")
-    fit = andersen_gill("treat + sex + age + inherit + steroids", c, id="id", origin="tstart", time="gap",
+    fit = andersen_gill("treat + sex + age + inherit + steroids", c, cluster="id", origin="tstart", time="gap",
                         event="_event")
     r = _coef("cgd_ag")
     close(fit.summary.loc[r.index, "coef"], r["coef"], "ag.coef", rtol=1e-6)
-    close(fit.summary.loc[r.index, "robust_se"], r["robust_se"], "ag.robust_se", rtol=1e-6)
+    close(fit.summary.loc[r.index, "se"], r["robust_se"], "ag.robust_se", rtol=1e-6)
 
 
 @pytest.mark.parametrize("case,dataset,formula", [
@@ -73,32 +75,32 @@ def test_andersen_gill_cgd_matches_coxph():
 ])
 def test_pwp_gap_matches_coxph_strata_by_interval(case, dataset, formula):
     d = load_data(dataset, "event" if dataset.startswith("bladder") else "status", "1")
-    fit = pwp_gap(formula, d, id="id", interval="enum", time="gap", event="_event")
+    fit = pwp_gap(formula, d, cluster="id", interval="enum", time="gap", event="_event")
     r = _coef(case)
     s = fit.summary.loc[r.index]
     close(s["coef"], r["coef"], "pwp.coef", rtol=1e-6)
-    close(s["se"], r["se"], "pwp.se", rtol=1e-6)
-    close(s["robust_se"], r["robust_se"], "pwp.robust_se", rtol=1e-6)
+    close(s["naive_se"], r["se"], "pwp.se", rtol=1e-6)
+    close(s["se"], r["robust_se"], "pwp.robust_se", rtol=1e-6)
     assert fit.strata_levels == sorted(d["enum"].unique().tolist())
 
 
 def test_pwp_max_stratum_pools_late_intervals():
     d = load_data("bladder2_gap", "event", "1")
-    fit = pwp_gap("rx + size", d, id="id", interval="enum", time="gap", event="_event", max_stratum=3)
+    fit = pwp_gap("rx + size", d, cluster="id", interval="enum", time="gap", event="_event", max_stratum=3)
     assert fit.strata_levels == [1, 2, 3]
     manual = cox("rx + size", d.assign(k=d["enum"].clip(upper=3)), duration="gap", event="_event", strata="k",
                  cluster="id")
     pd.testing.assert_frame_equal(fit.summary, manual.summary)
     with pytest.raises(ValueError, match="max_stratum"):
-        pwp_gap("rx", d, id="id", interval="enum", time="gap", event="_event", max_stratum=0)
+        pwp_gap("rx", d, cluster="id", interval="enum", time="gap", event="_event", max_stratum=0)
 
 
 def test_andersen_gill_gap_and_within_patient_are_cox_calls():
     d = load_data("bladder2_gap", "event", "1")
-    a = andersen_gill("rx + size", d, id="id", time="gap", event="_event", timescale="gap")
+    a = andersen_gill("rx + size", d, cluster="id", time="gap", event="_event", timescale="gap")
     b = cox("rx + size", d, duration="gap", event="_event", cluster="id")
     pd.testing.assert_frame_equal(a.summary, b.summary)
-    w = within_patient("number", d.assign(number=d["number"] + d["enum"]), id="id", time="gap", event="_event")
+    w = within_patient("number", d.assign(number=d["number"] + d["enum"]), cluster="id", time="gap", event="_event")
     m = cox("number", d.assign(number=d["number"] + d["enum"]), duration="gap", event="_event", strata="id")
     pd.testing.assert_frame_equal(w.summary, m.summary)
     assert len(w.strata_levels) == d["id"].nunique()
@@ -107,9 +109,9 @@ def test_andersen_gill_gap_and_within_patient_are_cox_calls():
 def test_recurrent_input_errors():
     d = load_data("bladder2_gap", "event", "1")
     with pytest.raises(DataValidationError, match="interval column not found"):
-        pwp_gap("rx", d, id="id", time="gap", event="_event")
+        pwp_gap("rx", d, cluster="id", time="gap", event="_event")
     with pytest.raises(ValueError, match="timescale"):
-        andersen_gill("rx", d, id="id", time="gap", event="_event", timescale="total")
+        andersen_gill("rx", d, cluster="id", time="gap", event="_event", timescale="total")
     overlap = pd.DataFrame({"patient_id": ["a", "a", "b"], "origin_day": [0, 5, 0], "time": [10, 3, 4],
                             "event": [1, 0, 1], "x": [0, 1, 1]})
     with pytest.raises(DataValidationError, match="must not overlap"):
@@ -127,7 +129,7 @@ def test_helpers_accept_the_derived_durability_table():
     pw = pwp_gap("drug_rapamycin + class_benzodiazepine", dur, max_stratum=6)
     wp = within_patient("drug_rapamycin", dur)
     for fit in (ag, pw, wp):
-        assert fit.converged and fit.n == len(dur)
+        assert fit.converged and fit.n_obs == len(dur)
         assert np.isfinite(fit.summary.loc["drug_rapamycin[T.True]", "coef"])
     assert ag.n_clusters == pw.n_clusters == dur["patient_id"].nunique()
 
@@ -139,6 +141,7 @@ def _bound(reps: int) -> float:
     return max(0.02, 3.5 * np.sqrt(0.95 * 0.05 / reps))
 
 
+@pytest.mark.slow
 @pytest.mark.simulation
 def test_interval_covers_known_hazard_ratio():
     """Independent subjects, whole-day exponential times (many ties, Efron), true hazard
@@ -154,7 +157,7 @@ def test_interval_covers_known_hazard_ratio():
         c = np.ceil(rng.uniform(5, 45, n))
         df = pd.DataFrame({"t": np.minimum(t, c), "e": (t <= c).astype(int), "g": g, "x": x})
         s = cox("g + x", df, duration="t", event="e").summary.loc["g"]
-        covered[i] = s["hr_lower"] <= np.exp(beta) <= s["hr_upper"]
+        covered[i] = s["ratio_lower"] <= np.exp(beta) <= s["ratio_upper"]
     coverage = covered.mean()
     print(f"\n{REPS} replicates: coverage of the known hazard ratio {coverage:.3f}")
     assert abs(coverage - 0.95) <= _bound(REPS), f"coverage {coverage:.3f} over {REPS} replicates"
@@ -186,9 +189,10 @@ def marginal_target() -> np.ndarray:
     very large sample (25,000 patients, 200,000 intervals). A marginal model's hazard
     ratios are attenuated towards 1 by a frailty (about 1.42 and 0.57 for 1.5 and 0.5)."""
     big = simulate_recurrent(np.random.default_rng(7), 25_000)
-    return andersen_gill("x + z", big, timescale="gap", robust=False).coef.to_numpy()
+    return andersen_gill("x + z", big, timescale="gap", robust=False).params.to_numpy()
 
 
+@pytest.mark.slow
 @pytest.mark.simulation
 def test_robust_intervals_cover_clustered_intervals_and_naive_ones_do_not():
     target = marginal_target()
@@ -200,8 +204,8 @@ def test_robust_intervals_cover_clustered_intervals_and_naive_ones_do_not():
         d = simulate_recurrent(rng, 100)
         s = andersen_gill("x + z", d, timescale="gap").summary
         err = np.abs(s["coef"].to_numpy() - target)
-        robust[i] = err <= Z95 * s["robust_se"].to_numpy()
-        naive[i] = err <= Z95 * s["se"].to_numpy()
+        robust[i] = err <= Z95 * s["se"].to_numpy()
+        naive[i] = err <= Z95 * s["naive_se"].to_numpy()
         w = within_patient("z", d).summary.loc["z"]
         within[i] = abs(w["coef"] - np.log(0.5)) <= Z95 * w["se"]
     rob, nai, wit = robust.mean(axis=0), naive.mean(axis=0), within.mean()

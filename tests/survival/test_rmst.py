@@ -12,7 +12,9 @@ from scipy import stats
 
 from analysis.survival import kaplan_meier, rmst
 
-from survival_helpers import close, load_data, ref  # tests/survival/survival_helpers.py
+from survival_helpers import DEPRECATIONS_ARE_ERRORS, close, load_data, ref  # tests/survival/survival_helpers.py
+
+pytestmark = DEPRECATIONS_ARE_ERRORS
 
 R_DIR = Path(__file__).resolve().parents[1] / "fixtures" / "r"
 RMST_CASES = pd.read_csv(R_DIR / "rmst_cases.csv", dtype=str, keep_default_na=False)

@@ -32,6 +32,7 @@ from __future__ import annotations
 import ast
 import io
 import keyword
+import sys
 import tokenize
 from dataclasses import dataclass, field
 
@@ -41,6 +42,7 @@ import patsy
 from patsy import INTERCEPT, EvalEnvironment, ModelDesc
 
 from ..problems import DataValidationError, ValidationReport
+from .results import RENAMED_ARGUMENTS_CODE
 
 __all__ = [
     "FORMULA_NAMES",
@@ -66,8 +68,23 @@ _ROWS_SHOWN = 5
 
 
 def capture_env(depth: int = 1) -> EvalEnvironment:
-    """The caller's namespace (``depth`` frames up) for names such as ``np`` in formulas."""
-    return EvalEnvironment.capture(depth + 1)
+    """The caller's namespace (``depth`` frames up) for names such as ``np`` in formulas.
+
+    Frames of the wrappers that :func:`~analysis._kernel.results.renamed_arguments` puts
+    around a model function are not counted, so ``capture_env(1)`` inside a decorated
+    model is still the namespace of the model's caller.
+    """
+    frame = sys._getframe(1)  # the function that asks
+    skipped = 0
+    try:
+        for _ in range(depth):
+            frame = frame.f_back
+            while frame is not None and frame.f_code is RENAMED_ARGUMENTS_CODE:
+                frame = frame.f_back
+                skipped += 1
+    finally:
+        del frame
+    return EvalEnvironment.capture(depth + 1 + skipped)
 
 
 def _columns_list(columns) -> str:

@@ -98,6 +98,10 @@ def renamed_arguments(**renames: str):
     return decorate
 
 
+#: the code of the wrappers made by :func:`renamed_arguments` (``capture_env`` skips their frames)
+RENAMED_ARGUMENTS_CODE = renamed_arguments(old="new")(lambda: None).__code__
+
+
 class SummaryFrame(pd.DataFrame):
     """A summary DataFrame whose column names of the previous release still work with
     ``summary["old"]`` (and lists of names), with a DeprecationWarning."""

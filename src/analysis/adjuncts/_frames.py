@@ -13,7 +13,9 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-from ..outcomes import CATEGORIES
+from ..outcomes import CATEGORIES, definitions_of
+from ..outcomes.definitions import SAME_DAY_RULES
+from ..outcomes.timeline import instrument_scores
 
 __all__ = ["DEFAULT_COVARIATES", "REFERENCES", "baseline_scores", "baseline_column"]
 
@@ -53,8 +55,9 @@ def baseline_scores(dataset, outcomes, instruments: Sequence[str] = ("GAD-7",), 
         a courses table with ``patient_id`` and ``first_session_day``.
     instruments : sequence of str, default ("GAD-7",)
     window_days, same_day : optional
-        Default: the outcomes' own definitions (``baseline_window_days`` = 14,
-        ``same_day`` = "mean").
+        Default: the outcomes' own definitions (``outcomes.definitions.baseline_window_days``
+        and ``.same_day``); for a courses table, the package defaults
+        (:class:`analysis.outcomes.Definitions`: 14 days, "mean").
 
     Returns
     -------
@@ -66,16 +69,18 @@ def baseline_scores(dataset, outcomes, instruments: Sequence[str] = ("GAD-7",), 
     --------
     >>> import analysis
     >>> from analysis.adjuncts import baseline_scores
-    >>> ds = analysis.load_dataset("data/sample")                        # doctest: +SKIP
-    >>> out = analysis.derive_outcomes(ds)                                # doctest: +SKIP
-    >>> baseline_scores(ds, out)["baseline_gad7"].describe()              # doctest: +SKIP
+    >>> ds = analysis.load_dataset("data/sample")
+    >>> out = analysis.derive_outcomes(ds)
+    >>> gad = baseline_scores(ds, out)
+    >>> list(gad.columns), len(gad) == len(out.courses)
+    (['patient_id', 'baseline_gad7'], True)
     """
     courses = outcomes.courses if hasattr(outcomes, "courses") else outcomes
-    definitions = getattr(outcomes, "definitions", {}) or {}
-    window = float(definitions.get("baseline_window_days", 14) if window_days is None else window_days)
-    how = str(definitions.get("same_day", "mean") if same_day is None else same_day)
-    if how not in ("mean", "first", "last", "max"):
-        raise ValueError(f"same_day must be one of 'mean', 'first', 'last', 'max'; got {how!r}")
+    definitions = definitions_of(outcomes) if hasattr(outcomes, "courses") else definitions_of(None)
+    window = float(definitions.baseline_window_days if window_days is None else window_days)
+    how = str(definitions.same_day if same_day is None else same_day)
+    if how not in SAME_DAY_RULES:
+        raise ValueError(f"same_day must be one of {', '.join(map(repr, SAME_DAY_RULES))}; got {how!r}")
     for col in ("patient_id", "first_session_day"):
         if col not in courses.columns:
             raise KeyError(f"courses: column {col!r} not found (needed to place the baseline window)")
@@ -91,8 +96,7 @@ def baseline_scores(dataset, outcomes, instruments: Sequence[str] = ("GAD-7",), 
             raise ValueError(
                 f"assessments: instrument {instrument!r} not recorded; instruments are: {', '.join(sorted(known))}"
             )
-        rows = assessments.loc[assessments["instrument"] == instrument, ["patient_id", "day", "score"]]
-        rows = rows.groupby(["patient_id", "day"], sort=False, observed=True)["score"].agg(how).reset_index()
+        rows = instrument_scores(assessments, instrument, how)
         day0 = rows["patient_id"].map(first)
         ok = (rows["day"] >= day0 - window) & (rows["day"] <= day0)
         rows = rows.loc[ok].sort_values(["patient_id", "day"], kind="stable")

@@ -23,14 +23,15 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from ..response import logistic
+from .._kernel import check_conf_level
+from ..outcomes import definitions_of
+from ..response import logistic, ordinal
 from ..survival import cox, kaplan_meier, pwp_gap, within_patient
-from ..response import ordinal
+from ..table_one import smd
 from ._fit import logit_scores
 from ._frames import (
     REFERENCES, adjunct_columns, covariate_kind, drop_constant, groups, numeric_design, outcome_tables, related_adjuncts,
 )
-from ..table_one import smd
 
 __all__ = ["AdjunctComparison", "MEASURES", "compare_adjuncts"]
 
@@ -383,7 +384,8 @@ def compare_adjuncts(
     ----------
     outcomes : analysis.Outcomes
         From :func:`analysis.derive_outcomes` (or any object with ``courses``,
-        ``relapse`` and ``durability`` tables of the same columns).
+        ``relapse`` and ``durability`` tables of the same columns, and optionally the
+        ``definitions`` they were derived under: :func:`analysis.outcomes.definitions_of`).
     adjuncts : sequence of str, optional
         Exposure columns (``"drug_lamotrigine"``, ``"class_benzodiazepine"``; a bare drug
         or class name is looked up). Default: every ``drug_*`` and ``class_*`` column; a
@@ -429,22 +431,23 @@ def compare_adjuncts(
     --------
     >>> import analysis
     >>> from analysis.adjuncts import compare_adjuncts
-    >>> ds = analysis.load_dataset("data/sample")                               # doctest: +SKIP
-    >>> cmp = compare_adjuncts(analysis.derive_outcomes(ds), dataset=ds)         # doctest: +SKIP
-    >>> cmp.formatted()[["response_or_crude", "response_or_adjusted"]]           # doctest: +SKIP
-    >>> cmp.plot()                                                               # doctest: +SKIP
+    >>> ds = analysis.load_dataset("data/sample")
+    >>> cmp = compare_adjuncts(analysis.derive_outcomes(ds), dataset=ds, adjuncts=["lamotrigine"])
+    >>> cmp.formatted().loc["drug_lamotrigine", ["response_or_crude", "response_or_adjusted"]].tolist()
+    ['0.68 (0.38-1.23)', '1.01 (0.48-2.10)']
+    >>> axes = cmp.plot()
     """
     if reference not in REFERENCES:
         raise ValueError(f"reference must be one of {', '.join(map(repr, REFERENCES))}; got {reference!r}")
-    if not 0 < conf_level < 1:
-        raise ValueError(f"conf_level must be between 0 and 1, got {conf_level!r}")
+    conf_level = check_conf_level(conf_level)
+    definitions = definitions_of(outcomes)
     tables, covariates = outcome_tables(outcomes, covariates, dataset, default_covariates=covariates is None)
     notes = list(tables.notes)
-    definitions = getattr(outcomes, "definitions", None) or {}
-    if int(definitions.get("relapse_confirmations", 1) or 1) >= 2 and tables.durability is not None:
-        notes.append("relapse needs 2 confirming scores here: a relapse shortly before the next infusion cannot be "
-                     "confirmed and is censored, which attenuates interval hazard ratios towards 1 (in simulation the "
-                     "within-patient rapamycin HR of 0.5 was estimated as 0.58); derive with relapse_confirmations=1 as "
+    if definitions.relapse_confirmations >= 2 and tables.durability is not None:
+        notes.append(f"relapse needs {definitions.relapse_confirmations} confirming scores here (the outcomes' "
+                     "relapse_confirmations): a relapse shortly before the next infusion cannot be confirmed and is "
+                     "censored, which attenuates interval hazard ratios towards 1 (in simulation the within-patient "
+                     "rapamycin HR of 0.5 was estimated as 0.58 with 2); derive with relapse_confirmations=1 as "
                      "a sensitivity analysis (docs/adjuncts.md)")
     candidates = _resolve_adjuncts(adjuncts, tables)
     dup = _duplicates(candidates, tables)
@@ -539,13 +542,11 @@ def compare_adjuncts(
                           "n_exposed": n1, "n_reference": n0, "events_exposed": ev1, "events_reference": ev0,
                           "design": design_rows[measure], "trust": trust})
 
-    def pick(fit, ratio):
+    def pick(fit):
         if fit is None:
             return np.nan, np.nan, np.nan, np.nan
-        s = fit.summary.loc[EXPOSED]
-        if ratio == "hr":
-            return s["hr"], s["hr_lower"], s["hr_upper"], s["p_value"]
-        return s["odds_ratio"], s["odds_ratio_ci_lower"], s["odds_ratio_ci_upper"], s["p_value"]
+        s = fit.summary.loc[EXPOSED]  # the results convention (docs/api.md): hazard or odds ratio
+        return s["ratio"], s["ratio_lower"], s["ratio_upper"], s["p_value"]
 
     for adjunct in considered:
         related = related_adjuncts(adjunct, candidates, all_tables)
@@ -583,7 +584,7 @@ def compare_adjuncts(
                         fit = None
                     else:
                         fit = caught(logistic, f"{outcome} ~ {rhs}", frame, conf_level=conf_level)
-                    add(adjunct, f"{key}_or_adjusted", *pick(fit, "or"), n1, n0, cb["events1"], cb["events0"],
+                    add(adjunct, f"{key}_or_adjusted", *pick(fit), n1, n0, cb["events1"], cb["events0"],
                         _trust("adjusted", diag=diag, small_n=small_n, extra=extra_notes + caught.messages, **counts))
                     if key == "response":
                         caught2 = _Caught()
@@ -597,7 +598,7 @@ def compare_adjuncts(
                                    extra=extra_notes + caught.messages + caught2.messages, **counts))
                 caught = _Caught()
                 fit = caught(ordinal, f"category ~ {rhs}", frame, conf_level=conf_level)
-                add(adjunct, "category_or_adjusted", *pick(fit, "or"), n1, n0, np.nan, np.nan,
+                add(adjunct, "category_or_adjusted", *pick(fit), n1, n0, np.nan, np.nan,
                     _trust("adjusted", n1=n1, n0=n0, ev1=None, nonev1=None, diag=diag, small_n=small_n,
                            extra=extra_notes + caught.messages))
         # ---------------- relapse after induction ----------------------------------------
@@ -621,7 +622,7 @@ def compare_adjuncts(
                     caught = _Caught()
                     fit = caught(cox, rhs, frame, duration="time", event="event", conf_level=conf_level, table="relapse")
                     kind = "crude" if key.endswith("crude") else "adjusted"
-                    add(adjunct, key, *pick(fit, "hr"), n1, n0, ev1, ev0,
+                    add(adjunct, key, *pick(fit), n1, n0, ev1, ev0,
                         _trust(kind, n1=n1, n0=n0, ev1=ev1, nonev1=None, diag=diag, small_n=small_n,
                                extra=(extra_notes if kind == "adjusted" else []) + caught.messages))
         # ---------------- per-infusion durability ----------------------------------------
@@ -652,7 +653,7 @@ def compare_adjuncts(
                     caught = _Caught()
                     fit = caught(pwp_gap, rhs, frame, max_stratum=max_interval_stratum, conf_level=conf_level)
                     kind = "crude" if key.endswith("crude") else "adjusted"
-                    add(adjunct, key, *pick(fit, "hr"), p1, p0, ev1, ev0,
+                    add(adjunct, key, *pick(fit), p1, p0, ev1, ev0,
                         _trust(kind, n1=p1, n0=p0, ev1=ev1, nonev1=None, diag=diag, small_n=small_n,
                                extra=(extra_notes if kind == "adjusted" else []) + caught.messages))
             # within-patient: patients with both exposed and reference intervals
@@ -667,7 +668,7 @@ def compare_adjuncts(
                 wev = wf["event"].to_numpy(dtype=float)
                 caught = _Caught()
                 fit = caught(within_patient, " + ".join([EXPOSED, *sess_cols]), wf, conf_level=conf_level)
-                add(adjunct, "durability_hr_within", *pick(fit, "hr"), nb, nb, int(wev[we].sum()), int(wev[~we].sum()),
+                add(adjunct, "durability_hr_within", *pick(fit), nb, nb, int(wev[we].sum()), int(wev[~we].sum()),
                     _trust("within", n1=nb, n0=nb, ev1=int(wev[we].sum()), nonev1=None, diag=None, small_n=small_n,
                            extra=caught.messages))
         if present:

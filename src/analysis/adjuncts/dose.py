@@ -19,13 +19,19 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from ..response import logistic, wilson_interval
-from ..response import ordinal
+from .._kernel import check_conf_level, with_aliases
+from ..response import logistic, ordinal, wilson_interval
 from ._frames import drop_constant, numeric_design, outcome_tables
 
 __all__ = ["BenzodiazepineDose", "benzodiazepine_dose", "dose_bands"]
 
 MEASURES = ("response", "remission", "category")
+#: columns of ``BenzodiazepineDose.table``: the results convention (docs/api.md) per model term
+TABLE_COLUMNS = ["measure", "model", "term", "coef", "se", "statistic", "p_value", "ci_lower", "ci_upper", "ratio",
+                 "ratio_lower", "ratio_upper", "n_obs"]
+#: names of the previous release, for one release (``ci_lower``/``ci_upper`` were the odds
+#: ratio's limits then; they are the coefficient's now, as in every summary)
+TABLE_ALIASES = {"odds_ratio": "ratio", "n": "n_obs"}
 
 
 def _fmt(x: float) -> str:
@@ -74,8 +80,13 @@ class BenzodiazepineDose:
     table : pandas.DataFrame
         One row per model and term: ``measure`` (response: logistic; remission: logistic;
         category: proportional odds), ``model`` ("bands", "per 10 mg", "per 10 mg above
-        threshold", "linear + excess"), ``term``, ``odds_ratio`` with CI and ``p_value``,
-        ``n``.
+        threshold", "linear + excess"), ``term``, then the summary columns of the results
+        convention (``docs/api.md``): ``coef`` (log-odds), ``se``, ``statistic``,
+        ``p_value``, ``ci_lower``, ``ci_upper`` (of ``coef``), the odds ratio ``ratio``,
+        ``ratio_lower``, ``ratio_upper``, and ``n_obs``. ``odds_ratio`` and ``n`` still
+        work for one release (DeprecationWarning); ``ci_lower``/``ci_upper`` were the odds
+        ratio's limits in the previous release and are now the coefficient's (the odds
+        ratio's are ``ratio_lower``/``ratio_upper``).
     data : pandas.DataFrame
         Analysis rows (aggregate use only): dose, band, continuous terms, outcomes.
     notes : list of str
@@ -113,7 +124,7 @@ class BenzodiazepineDose:
         if len(axes) > 1:
             t = self.table[(self.table["model"] == "bands") & (self.table["measure"] == "response")]
             y = np.arange(len(t))[::-1]
-            axes[1].errorbar(t["odds_ratio"], y, xerr=[t["odds_ratio"] - t["ci_lower"], t["ci_upper"] - t["odds_ratio"]],
+            axes[1].errorbar(t["ratio"], y, xerr=[t["ratio"] - t["ratio_lower"], t["ratio_upper"] - t["ratio"]],
                              fmt="s", color="#1f5f9e", capsize=3)
             axes[1].axvline(1.0, color="grey", linestyle="--", linewidth=0.8)
             if len(t):
@@ -169,10 +180,19 @@ def benzodiazepine_dose(
     --------
     >>> import analysis
     >>> from analysis.adjuncts import benzodiazepine_dose
-    >>> ds = analysis.load_dataset("data/sample")                              # doctest: +SKIP
-    >>> res = benzodiazepine_dose(analysis.derive_outcomes(ds), dataset=ds)     # doctest: +SKIP
-    >>> res.rates; res.table                                                     # doctest: +SKIP
+    >>> ds = analysis.load_dataset("data/sample")
+    >>> res = benzodiazepine_dose(analysis.derive_outcomes(ds), dataset=ds)
+    >>> res.rates[["band", "n", "responders"]]
+             band    n  responders
+    0        none  397         240
+    1   (0, 8] mg   20          14
+    2  (8, 20] mg   65          27
+    3     > 20 mg   12           3
+    >>> t = res.table.set_index(["measure", "model", "term"])
+    >>> t.loc[("response", "per 10 mg above 8 mg", "per 10 mg above 8 mg"), ["ratio", "ratio_lower", "ratio_upper"]].round(2).tolist()
+    [0.6, 0.41, 0.88]
     """
+    conf_level = check_conf_level(conf_level)
     bad = [m for m in measures if m not in MEASURES]
     if bad:
         raise ValueError(f"measures must be among {', '.join(MEASURES)}; got {', '.join(map(repr, bad))}")
@@ -263,21 +283,24 @@ def benzodiazepine_dose(
             except (ValueError, np.linalg.LinAlgError) as exc:
                 notes.append(f"{measure}, {model}: not estimated ({exc})")
                 continue
+            if not fit.converged:
+                notes.append(f"{measure}, {model}: the fit did not converge; its estimates are unreliable")
+            summary = fit.summary
             for t in terms:
-                s = fit.summary.loc[t]
-                row = {"measure": measure, "model": model, "term": labels[t], "coef": s["coef"], "se": s["se"],
-                       "odds_ratio": s["odds_ratio"], "ci_lower": s["odds_ratio_ci_lower"],
-                       "ci_upper": s["odds_ratio_ci_upper"], "p_value": s["p_value"], "n": fit.n_obs}
+                coef, se, lo, hi, p = (float(summary.loc[t, c]) for c in ("coef", "se", "ci_lower", "ci_upper", "p_value"))
+                row = {"measure": measure, "model": model, "term": labels[t], "coef": coef, "se": se,
+                       "statistic": coef / se if se > 0 else np.nan, "p_value": p, "ci_lower": lo, "ci_upper": hi,
+                       "ratio": math.exp(coef), "ratio_lower": math.exp(lo), "ratio_upper": math.exp(hi),
+                       "n_obs": fit.n_obs}
                 if measure != "category" and t in band_cols:
                     m = frame[t].to_numpy() == 1
                     k = frame.loc[m, lhs].sum()
                     if k == 0 or k == m.sum():
                         notes.append(f"{measure}, band {band_cols[t]}: {'no' if k == 0 else 'only'} events among "
                                      f"{int(m.sum())} patients, odds ratio not estimable (separation)")
-                        for key in ("coef", "se", "odds_ratio", "ci_lower", "ci_upper", "p_value"):
+                        for key in TABLE_COLUMNS[3:-1]:
                             row[key] = np.nan
                 rows.append(row)
-    table = pd.DataFrame(rows, columns=["measure", "model", "term", "coef", "se", "odds_ratio", "ci_lower", "ci_upper",
-                                        "p_value", "n"])
+    table = with_aliases(pd.DataFrame(rows, columns=TABLE_COLUMNS), TABLE_ALIASES)
     data = frame[["dze_mg", "dze_band", "dze_per_unit", "dze_excess", "category", "y_response", "y_remission"]]
     return BenzodiazepineDose(rates, table, data, list(covariates), threshold_mg, per_mg, notes)

@@ -12,9 +12,9 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
-from patsy import ModelDesc
+from patsy import ModelDesc, PatsyError
 
-from ..response._formula import _factor_codes, _names_in, clean_frame
+from .._kernel import ConvergenceWarning, capture_env, check_conf_level, clean_frame, formula_variables
 from ..survival import cox, kaplan_meier
 from ._frames import REFERENCES, adjunct_columns, groups, outcome_tables, related_adjuncts
 from .propensity import Balance, PropensityModel, balance, effective_sample_size, propensity_scores, weighted_risk_difference
@@ -44,7 +44,8 @@ class IPWComparison:
     weights : pandas.DataFrame
         Per population the weight distribution (min, quartiles, max) by group.
     propensity, relapse_propensity : PropensityModel
-        The fitted propensity models (``.summary``, ``.overlap()``, ``.plot()``).
+        The fitted propensity models (``.summary``, ``.overlap()``, ``.plot()`` of the
+        odds ratios, ``.plot(kind="overlap")`` of the scores).
     km : KaplanMeierResult or None
         Weighted Kaplan-Meier curves of relapse after induction (robust variance).
     cox : CoxResult or None
@@ -80,7 +81,7 @@ class IPWComparison:
             axes = np.ravel(ax)
             if len(axes) < 4:
                 raise ValueError(f"ipw_comparison.plot needs 4 axes, got {len(axes)}")
-        self.propensity.plot(axes[0])
+        self.propensity.plot(axes[0], kind="overlap")
         axes[0].set_title("propensity overlap (courses)", fontsize=9)
         self.balance.plot(axes[1])
         axes[1].set_title(f"balance, {self.estimand} weights", fontsize=9)
@@ -105,11 +106,17 @@ class IPWComparison:
                 f"{self.summary.round(4).to_string()}")
 
 
-def _formula_columns(rhs: str) -> list[str]:
-    desc = ModelDesc.from_formula("~ " + rhs)
+def _formula_columns(rhs: str, columns) -> list[str]:
+    """The names the right-hand side refers to (columns of the table and others, such as
+    ``baseline_gad7`` still to be read from the dataset), in order of first appearance."""
+    try:
+        desc = ModelDesc.from_formula("~ " + rhs)
+    except PatsyError as exc:
+        raise ValueError(f"formula_covariates {rhs!r} could not be parsed: {exc}") from None
     names: list[str] = []
-    for code in _factor_codes(desc.rhs_termlist):
-        for n in sorted(_names_in(code), key=code.find):
+    for code in (f.code for term in desc.rhs_termlist for f in term.factors):
+        used, other = formula_variables([code], columns)
+        for n in sorted(used + other, key=code.find):
             if n not in names:
                 names.append(n)
     return names
@@ -165,10 +172,13 @@ def ipw_comparison(
     --------
     >>> import analysis
     >>> from analysis.adjuncts import ipw_comparison
-    >>> ds = analysis.load_dataset("data/sample"); out = analysis.derive_outcomes(ds)   # doctest: +SKIP
-    >>> res = ipw_comparison(out, "drug_lamotrigine", "age + C(diagnosis) + prior_treatment_failures",
-    ...                      dataset=ds)                                                # doctest: +SKIP
-    >>> res.summary                                                                     # doctest: +SKIP
+    >>> ds = analysis.load_dataset("data/sample"); out = analysis.derive_outcomes(ds)
+    >>> res = ipw_comparison(out, "drug_lamotrigine", "age + C(diagnosis) + prior_treatment_failures + baseline_gad7",
+    ...                      dataset=ds)
+    >>> res.summary["measure"].tolist()[:3]
+    ['response risk difference', 'response risk ratio', 'remission risk difference']
+    >>> bool(res.balance.balanced)
+    True
     """
     if reference not in REFERENCES:
         raise ValueError(f"reference must be one of {', '.join(map(repr, REFERENCES))}; got {reference!r}")
@@ -181,8 +191,10 @@ def ipw_comparison(
         rhs = " + ".join(formula_covariates)
     if not rhs:
         raise ValueError("formula_covariates is empty: name the confounders of the propensity model")
-    names = _formula_columns(rhs)
+    conf_level = check_conf_level(conf_level)
+    env = capture_env()  # names of the caller's namespace in formula_covariates
     courses0 = outcomes.courses if hasattr(outcomes, "courses") else outcomes["courses"]
+    names = _formula_columns(rhs, courses0.columns)
     cov_cols = [n for n in names if n in courses0.columns or n.startswith("baseline_")]
     tables, cov_cols = outcome_tables(outcomes, cov_cols, dataset)
     notes = list(tables.notes)
@@ -219,10 +231,13 @@ def ipw_comparison(
             raise ValueError(f"{name}: no {'exposed' if n1 == 0 else 'reference'} patients for {adjunct!r}")
         with warnings.catch_warnings(record=True) as rec:
             warnings.simplefilter("always")
-            ps = propensity_scores(f"{EXPOSED} ~ {rhs}", frame)
+            ps = propensity_scores(f"{EXPOSED} ~ {rhs}", frame, env=env)
         if any(issubclass(w.category, RuntimeWarning) for w in rec):
             notes.append(f"{name}: numerical warning in the propensity model (a covariate level nearly predicts "
                          "exposure: quasi-separation); check ps.summary and overlap()")
+        if not ps.converged or any(issubclass(w.category, ConvergenceWarning) for w in rec):
+            notes.append(f"{name}: the propensity model did not converge (separation?); its weights are unreliable: "
+                         "check ps.summary and overlap()")
         frame[WEIGHT] = ps.weights(estimand, stabilized=stabilized, truncate=truncate).to_numpy()
         bal = balance(frame, EXPOSED, cov_cols, frame[WEIGHT])
         return frame, ps, bal
@@ -264,9 +279,10 @@ def ipw_comparison(
             km = kaplan_meier(rframe, "time", "event", group="group", weights=WEIGHT, conf_level=conf_level)
             fit = cox(EXPOSED, rframe, duration="time", event="event", weights=WEIGHT, robust=True,
                       conf_level=conf_level, table="relapse")
-            s = fit.summary.loc[EXPOSED]
-            rows.append({"population": "relapse", "measure": "relapse hazard ratio", "estimate": s["hr"],
-                         "se": s["robust_se"], "ci_lower": s["hr_lower"], "ci_upper": s["hr_upper"], "p_value": s["p_value"]})
+            s = fit.summary.loc[EXPOSED]  # se: the robust one the interval uses (docs/api.md)
+            rows.append({"population": "relapse", "measure": "relapse hazard ratio", "estimate": s["ratio"],
+                         "se": s["se"], "ci_lower": s["ratio_lower"], "ci_upper": s["ratio_upper"],
+                         "p_value": s["p_value"]})
             med = km.median.set_index("group")
             for g in ("exposed", "reference"):
                 if g in med.index:

@@ -22,16 +22,26 @@ Conventions (docs/adjuncts.md):
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass
+from typing import ClassVar
 
 import numpy as np
 import pandas as pd
 from scipy import stats
 
+from .._kernel import (
+    ConvergenceWarning, ModelResult, capture_env, check_choice, check_conf_level, coef_table, get_ax, model_frame,
+    with_aliases,
+)
 from ..table_one import smd
 
 __all__ = ["PropensityModel", "propensity_scores", "ipw_weights", "effective_sample_size", "Balance", "balance",
            "WeightedEffect", "weighted_risk_difference"]
+
+#: summary columns of the previous release -> the convention's (docs/api.md), for one release
+SUMMARY_ALIASES = {"z": "statistic", "odds_ratio": "ratio", "or_lower": "ratio_lower", "or_upper": "ratio_upper"}
+PLOT_KINDS = ("estimates", "overlap")
 
 
 def _binary(values: pd.Series, name: str) -> np.ndarray:
@@ -45,25 +55,39 @@ def _binary(values: pd.Series, name: str) -> np.ndarray:
     return numeric.to_numpy(dtype=float)
 
 
-@dataclass
-class PropensityModel:
-    """A fitted propensity-score model.
+@dataclass(kw_only=True, eq=False, repr=False)
+class PropensityModel(ModelResult):
+    """A fitted propensity-score model: a logistic regression of the exposure on the
+    covariates, with the results convention of ``docs/api.md``.
 
     Attributes
     ----------
-    scores : Series
-        Estimated probability of exposure, aligned with the data's index.
-    treatment : Series
-        The exposure (0/1).
-    summary : DataFrame
-        Coefficients (log-odds), SE, z, p, odds ratios with CI.
+    summary : pandas.DataFrame
+        Indexed by ``term``: ``coef`` (log-odds), ``se``, ``statistic`` (Wald z),
+        ``p_value``, ``ci_lower``, ``ci_upper`` and the odds ratio ``ratio``,
+        ``ratio_lower``, ``ratio_upper``. The names of the previous release (``z``,
+        ``odds_ratio``, ``or_lower``, ``or_upper``) still answer ``summary["..."]`` for one
+        release, with a DeprecationWarning.
+    params, cov, conf_int(), n_obs, n_dropped, conf_level, converged, formula
+        As every model (``docs/api.md``); ``cov`` is the model-based covariance.
+    scores : pandas.Series
+        Estimated probability of exposure, indexed like the rows of the data used.
+    treatment : pandas.Series
+        The exposure (0/1), named after its column.
+    result : statsmodels GLMResults
+        The underlying fit.
     """
 
     scores: pd.Series
     treatment: pd.Series
-    summary: pd.DataFrame
-    formula: str
-    result: object
+    result: object = None
+
+    _ratio_label: ClassVar[str | None] = "odds ratio"
+
+    @property
+    def exposure(self) -> str:
+        """Name of the exposure (the formula's left-hand side)."""
+        return str(self.treatment.name)
 
     def weights(self, estimand: str = "ATE", *, stabilized: bool = True, truncate: tuple[float, float] | None = None) -> pd.Series:
         """Inverse-probability weights; see :func:`ipw_weights`."""
@@ -74,12 +98,16 @@ class PropensityModel:
         frame = pd.DataFrame({"score": self.scores, "exposed": self.treatment.astype(bool)})
         return frame.groupby("exposed")["score"].describe()[["count", "min", "25%", "50%", "75%", "max"]]
 
-    def plot(self, ax=None):
-        """Histograms of the scores by group (overlap)."""
-        if ax is None:
-            from .._kernel import new_figure
+    def plot(self, ax=None, *, kind: str = "estimates"):
+        """Draw on ``ax`` (or the current axes) and return the axes.
 
-            _, ax = new_figure(width=4.5)
+        ``kind="estimates"``: the odds ratios with their intervals (log axis), as every
+        model; ``kind="overlap"``: histograms of the scores by group (positivity).
+        """
+        check_choice("kind", kind, PLOT_KINDS)
+        if kind == "estimates":
+            return super().plot(ax)
+        ax = get_ax(ax)
         bins = np.linspace(0, 1, 26)
         for value, label in ((0, "unexposed"), (1, "exposed")):
             ax.hist(self.scores[self.treatment == value], bins=bins, alpha=0.5, density=True, label=label)
@@ -88,36 +116,86 @@ class PropensityModel:
         ax.legend(frameon=False)
         return ax
 
+    def __repr__(self) -> str:
+        return (f"PropensityModel({self.formula!r}, n_obs={self.n_obs}, n_dropped={self.n_dropped})\n"
+                f"{pd.DataFrame(self.summary).round(4).to_string()}")
 
-def propensity_scores(formula: str, data: pd.DataFrame) -> PropensityModel:
+
+def propensity_scores(formula: str, data: pd.DataFrame, *, dropna: bool = False, conf_level: float = 0.95,
+                      max_iter: int = 100, tol: float = 1e-10, env=None) -> PropensityModel:
     """Fit a logistic propensity model ``"exposure ~ covariates"`` (patsy syntax).
+
+    Maximum likelihood by IRLS, as R's ``glm(exposure ~ ..., family = binomial)``. The
+    formula is read by the package's one formula layer
+    (:func:`analysis._kernel.formula.model_frame`): factor levels in R's order, names of the
+    caller's namespace, and the one missing-value rule.
+
+    Parameters
+    ----------
+    formula : str
+        ``"exposure ~ covariates"``; the exposure is 0/1 or true/false.
+    data : pandas.DataFrame
+    dropna : bool, default False
+        A missing value in a column the model uses is an error naming the column, unless
+        True: those rows are dropped and counted (``n_dropped``); ``scores`` then cover the
+        rows used.
+    conf_level : float, default 0.95
+        Coverage of the summary's intervals.
+    max_iter : int, default 100
+    tol : float, default 1e-10
+        Convergence tolerance of IRLS (relative change in deviance); a fit that stops
+        before it issues an :class:`analysis.ConvergenceWarning` and has
+        ``converged=False``.
+    env : patsy.EvalEnvironment, optional
+        Where the formula's names are looked up; default the caller's namespace.
+
+    Returns
+    -------
+    PropensityModel
 
     Examples
     --------
-    >>> ps = propensity_scores("drug_rapamycin ~ age + prior_treatment_failures", courses)   # doctest: +SKIP
-    >>> w = ps.weights("ATE", stabilized=True, truncate=(1, 99))                           # doctest: +SKIP
+    >>> import analysis
+    >>> from analysis.adjuncts import propensity_scores
+    >>> courses = analysis.derive_outcomes(analysis.load_dataset("data/sample")).courses
+    >>> ps = propensity_scores("drug_lamotrigine ~ age + C(diagnosis) + prior_treatment_failures", courses)
+    >>> list(ps.summary.columns)
+    ['coef', 'se', 'statistic', 'p_value', 'ci_lower', 'ci_upper', 'ratio', 'ratio_lower', 'ratio_upper']
+    >>> ps.n_obs, ps.converged
+    (500, True)
+    >>> w = ps.weights("ATE", stabilized=True, truncate=(1, 99))
+    >>> len(w) == ps.n_obs
+    True
     """
     import statsmodels.api as sm
-    from patsy import dmatrices
+    from statsmodels.tools.sm_exceptions import ConvergenceWarning as StatsmodelsConvergenceWarning
 
-    if "~" not in formula:
-        raise ValueError(f"propensity formula needs 'exposure ~ covariates', got {formula!r}")
-    exposure = formula.split("~", 1)[0].strip()
-    if exposure not in data.columns:
-        raise KeyError(f"exposure column {exposure!r} not in the data")
-    frame = data.copy()
-    frame[exposure] = _binary(frame[exposure], exposure)
-    y, X = dmatrices(formula, frame, return_type="dataframe", NA_action="raise")
-    result = sm.GLM(y.iloc[:, 0], X, family=sm.families.Binomial()).fit(tol=1e-10, maxiter=100)
-    z = stats.norm.ppf(0.975)
-    summary = pd.DataFrame({
-        "coef": result.params, "se": result.bse, "z": result.tvalues, "p_value": result.pvalues,
-        "odds_ratio": np.exp(result.params), "or_lower": np.exp(result.params - z * result.bse),
-        "or_upper": np.exp(result.params + z * result.bse),
-    })
-    scores = pd.Series(result.fittedvalues.to_numpy(), index=data.index, name="propensity_score")
-    return PropensityModel(scores, pd.Series(frame[exposure].to_numpy(), index=data.index, name=exposure),
-                           summary, formula, result)
+    conf_level = check_conf_level(conf_level)
+    env = capture_env() if env is None else env
+    mf = model_frame(formula, data, env=env, dropna=dropna)
+    exposure = mf.lhs
+    t = _binary(mf.y, exposure)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", StatsmodelsConvergenceWarning)  # reported below as the package's warning
+        result = sm.GLM(t, mf.X, family=sm.families.Binomial()).fit(tol=tol, maxiter=max_iter)
+    converged = bool(getattr(result, "converged", True))
+    if not converged:
+        warnings.warn(f"propensity model {formula!r}: the fit did not converge in {max_iter} iterations; its "
+                      "estimates and standard errors may be wrong (check for separation: overlap())",
+                      ConvergenceWarning, stacklevel=2)
+    names = list(mf.X.columns)
+    params = np.asarray(result.params, dtype=float)
+    se = np.asarray(result.bse, dtype=float)
+    summary = with_aliases(coef_table(names, params, se, conf_level, ratio=True), SUMMARY_ALIASES)
+    cov = pd.DataFrame(np.asarray(result.cov_params(), dtype=float), index=pd.Index(names, name="term"),
+                       columns=pd.Index(names, name="term"))
+    index = data.index[mf.rows]
+    return PropensityModel(
+        summary=summary, cov=cov, n_obs=mf.n, n_dropped=mf.n_dropped, conf_level=conf_level, converged=converged,
+        formula=formula, scores=pd.Series(np.asarray(result.fittedvalues, dtype=float), index=index,
+                                          name="propensity_score"),
+        treatment=pd.Series(t, index=index, name=exposure), result=result,
+    )
 
 
 def ipw_weights(scores: pd.Series, treatment: pd.Series, *, estimand: str = "ATE", stabilized: bool = True,

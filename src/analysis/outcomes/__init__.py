@@ -2,8 +2,9 @@
 per-infusion durability, adjunct exposure and attrition (see ``docs/outcomes.md``)."""
 
 from .courses import CATEGORIES, improvement_pct
-from .definitions import Definitions
+from .definitions import AppliedDefinitions, Definitions, definitions_of
 from .derive import Outcomes, derive_outcomes
 from .exposure import exposure_column
 
-__all__ = ["CATEGORIES", "Definitions", "Outcomes", "derive_outcomes", "exposure_column", "improvement_pct"]
+__all__ = ["AppliedDefinitions", "CATEGORIES", "Definitions", "Outcomes", "definitions_of", "derive_outcomes", "exposure_column",
+           "improvement_pct"]

@@ -29,14 +29,17 @@ def _pick(values: np.ndarray, index: np.ndarray) -> np.ndarray:
     return out
 
 
-def course_table(tl: Timeline, d: Definitions, remission_max: float | None) -> tuple[pd.DataFrame, np.ndarray]:
+def course_table(tl: Timeline, d: Definitions) -> tuple[pd.DataFrame, np.ndarray]:
     """One row per patient (all patients, in table order) with the course outcomes, and the
-    improvement of every score in the timeline (aligned with ``tl.a_day``).
+    improvement of every score in the timeline (aligned with ``tl.a_day``). Remission uses
+    the cut-off the definitions apply (``d.remission_max_applied``: bind them to the
+    instrument first).
 
     Rows of patients who cannot be analysed have missing values; the caller records why in
     the attrition table.
     """
     n = tl.n_patients
+    remission_max = d.remission_max_applied
     has_sessions = tl.n_sessions > 0
     codes = np.arange(n)
     first_day = np.where(has_sessions, tl.session_day(codes, np.ones(n, dtype=int)), np.nan)

@@ -1,15 +1,23 @@
 """The outcome definitions: every threshold and window, with the field's convention as default.
 
 Each field is documented in ``docs/outcomes.md`` with its source; papers cite these, so a
-derivation always records the full set it used (``Outcomes.definitions``).
+derivation always records the full set it used (``Outcomes.definitions``: an
+:class:`AppliedDefinitions`, the definitions bound to the instrument, with the remission
+cut-off they applied).
+Everything downstream of :func:`analysis.derive_outcomes` reads its thresholds from that
+typed object, never from a copy with defaults of its own.
 """
 
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass, fields
+import warnings
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass, field, fields
 
-__all__ = ["Definitions", "SAME_DAY_RULES"]
+from ..instruments import get_instrument
+
+__all__ = ["AppliedDefinitions", "Definitions", "PARAMETERS", "SAME_DAY_RULES", "definitions_of"]
 
 SAME_DAY_RULES = ("mean", "first", "last", "max")
 
@@ -55,11 +63,18 @@ class Definitions:
         How several assessments of one instrument on one day are combined before anything
         else ("first"/"last" in file order).
 
+    The fields are the parameters a user sets (``derive_outcomes(**definitions)``, one
+    command-line option each). Bound to an instrument (:meth:`for_instrument`) they become
+    the :class:`AppliedDefinitions` that derived outcomes carry.
+
     Examples
     --------
     >>> from analysis.outcomes import Definitions
     >>> Definitions(relapse_confirmations=1).relapse_confirmations
     1
+    >>> d = Definitions(relapse_confirmations=1).for_instrument("madrs")
+    >>> d.instrument, d.relapse_confirmations, d.remission_max, d.remission_max_applied
+    ('MADRS', 1, None, 10)
     """
 
     baseline_window_days: float = 14
@@ -77,20 +92,20 @@ class Definitions:
     same_day: str = "mean"
 
     def __post_init__(self) -> None:
-        for f in fields(self):
-            value = getattr(self, f.name)
-            if f.name == "same_day":
+        for name in PARAMETERS:
+            value = getattr(self, name)
+            if name == "same_day":
                 if value not in SAME_DAY_RULES:
                     raise ValueError(f"same_day must be one of {SAME_DAY_RULES}, got {value!r}")
-            elif f.name == "include_partial_responders":
+            elif name == "include_partial_responders":
                 if not isinstance(value, bool):
                     raise TypeError(f"include_partial_responders must be True or False, got {value!r}")
-            elif value is None and f.name in ("remission_max", "relapse_threshold_score"):
+            elif value is None and name in ("remission_max", "relapse_threshold_score"):
                 continue
             elif isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
-                raise TypeError(f"{f.name} must be a finite number, got {value!r}")
+                raise TypeError(f"{name} must be a finite number, got {value!r}")
             elif value < 0:
-                raise ValueError(f"{f.name} must not be negative, got {value!r}")
+                raise ValueError(f"{name} must not be negative, got {value!r}")
         for name in ("induction_sessions", "futility_after_session", "relapse_confirmations"):
             value = getattr(self, name)
             if int(value) != value or value < 1:
@@ -105,11 +120,179 @@ class Definitions:
     @classmethod
     def from_kwargs(cls, **kwargs) -> Definitions:
         """Build from keyword arguments, naming any unknown one and listing the known ones."""
-        known = {f.name for f in fields(cls)}
-        unknown = sorted(set(kwargs) - known)
+        unknown = sorted(set(kwargs) - set(PARAMETERS))
         if unknown:
-            raise TypeError(f"unknown definition(s) {unknown}; known: {sorted(known)}")
-        return cls(**kwargs)
+            raise TypeError(f"unknown definition(s) {unknown}; known: {sorted(PARAMETERS)}")
+        return Definitions(**kwargs)
+
+    @staticmethod
+    def from_dict(values: Mapping) -> Definitions:
+        """Read back :meth:`to_dict` (``definitions.json``); keys left out take their defaults.
+
+        With an ``instrument`` the result is bound to it (:class:`AppliedDefinitions`);
+        ``remission_max_applied``, if present, must be the cut-off that gives.
+
+        Examples
+        --------
+        >>> d = Definitions(relapse_confirmations=1).for_instrument("PHQ-9")
+        >>> Definitions.from_dict(d.to_dict()) == d
+        True
+        >>> Definitions.from_dict({"response_pct": 40})  # doctest: +ELLIPSIS
+        Definitions(..., response_pct=40, ...)
+        """
+        values = dict(values)
+        applied = values.pop("remission_max_applied", None)
+        instrument = values.pop("instrument", None)
+        d = Definitions.from_kwargs(**values)
+        if instrument is None:
+            if applied is not None:
+                raise ValueError("remission_max_applied is given without the instrument it applies to")
+            return d
+        d = d.for_instrument(instrument)
+        if applied is not None and applied != d.remission_max_applied:
+            raise ValueError(f"remission_max_applied {applied!r} is not the cut-off these definitions give "
+                             f"({d.remission_max_applied!r} for {d.instrument})")
+        return d
+
+    def parameters(self) -> Definitions:
+        """The parameters alone (a plain :class:`Definitions`, not bound to an instrument)."""
+        return Definitions(**{name: getattr(self, name) for name in PARAMETERS})
+
+    def for_instrument(self, instrument: str) -> AppliedDefinitions:
+        """These definitions bound to ``instrument``: its canonical name, the remission
+        cut-off resolved (``remission_max`` if given, else the instrument's), and
+        ``remission_max`` checked against the instrument's range."""
+        return AppliedDefinitions(**{name: getattr(self, name) for name in PARAMETERS}, instrument=instrument)
+
+    def check_instrument(self, instrument: str | None, *, where: str = "outcomes") -> str:
+        """The instrument to use with outcomes derived under these definitions.
+
+        ``None`` gives the outcomes' own instrument; a name that is not the outcomes'
+        instrument is an error naming both (the scores of one instrument must never be
+        read against the baselines and cut-offs of another).
+
+        Examples
+        --------
+        >>> d = Definitions().for_instrument("MADRS")
+        >>> d.check_instrument(None), d.check_instrument("madrs")
+        ('MADRS', 'MADRS')
+        >>> d.check_instrument("PHQ-9", where="response_table()")  # doctest: +ELLIPSIS
+        Traceback (most recent call last):
+        ...
+        ValueError: response_table(): instrument='PHQ-9' but the outcomes were derived on 'MADRS'; ...
+        """
+        own = getattr(self, "instrument", None)
+        if instrument is None:
+            if own is None:
+                raise ValueError(f"{where}: the outcomes do not record their instrument; pass instrument=")
+            return own
+        name = get_instrument(instrument).name
+        if own is not None and name != own:
+            raise ValueError(
+                f"{where}: instrument={name!r} but the outcomes were derived on {own!r}; leave instrument out (or "
+                f"pass {own!r}), or derive the outcomes on {name!r}: analysis.derive_outcomes(dataset, {name!r})")
+        return name
 
     def to_dict(self) -> dict:
+        """Every field, for JSON (``definitions.json``): the parameters and, once bound,
+        ``instrument`` and ``remission_max_applied``."""
         return asdict(self)
+
+    # -- dict access of the previous release (``outcomes.definitions["response_pct"]``) ------
+    def _deprecated_access(self, key) -> None:
+        warnings.warn(f"outcomes.definitions[{key!r}] (dict access) is deprecated and will be removed in the next "
+                      f"release; outcomes.definitions is a typed Definitions: use outcomes.definitions.{key}",
+                      DeprecationWarning, stacklevel=3)
+
+    def _names(self) -> set[str]:
+        return {f.name for f in fields(self)}
+
+    def __getitem__(self, key: str):
+        self._deprecated_access(key)
+        if key not in self._names():
+            raise KeyError(key)
+        return getattr(self, key)
+
+    def get(self, key: str, default=None):
+        """Deprecated dict access; use the attribute."""
+        self._deprecated_access(key)
+        return getattr(self, key) if key in self._names() else default
+
+    def __contains__(self, key) -> bool:
+        self._deprecated_access(key)
+        return key in self._names()
+
+
+@dataclass(frozen=True)
+class AppliedDefinitions(Definitions):
+    """:class:`Definitions` bound to the instrument they are applied to: what
+    :func:`analysis.derive_outcomes` used and what ``Outcomes.definitions`` is.
+
+    Made by :meth:`Definitions.for_instrument`; readers of derived outcomes take every
+    threshold from here (``outcomes.definitions.response_pct``), never from a default of
+    their own.
+
+    Attributes
+    ----------
+    instrument : str
+        Canonical name of the instrument every outcome is defined on (an alias such as
+        ``"phq9"`` is resolved).
+    remission_max_applied : float or None
+        The remission cut-off in force: ``remission_max`` if given, else the instrument's
+        (PHQ-9: 4, MADRS: 10); ``None`` for an instrument without a remission convention.
+
+    Examples
+    --------
+    >>> from analysis.outcomes import Definitions
+    >>> d = Definitions(remission_max=12).for_instrument("MADRS")
+    >>> d.instrument, d.remission_max_applied, isinstance(d, Definitions)
+    ('MADRS', 12, True)
+    >>> d.parameters() == Definitions(remission_max=12)
+    True
+    """
+
+    instrument: str = field(kw_only=True)
+    remission_max_applied: float | None = field(default=None, init=False)
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        if not isinstance(self.instrument, str):
+            raise TypeError(f"instrument must be an instrument name such as 'PHQ-9', got {self.instrument!r}")
+        inst = get_instrument(self.instrument)
+        if self.remission_max is not None and not (inst.min_score <= self.remission_max <= inst.max_score):
+            raise ValueError(f"remission_max {self.remission_max} lies outside the {inst.name} range")
+        object.__setattr__(self, "instrument", inst.name)
+        object.__setattr__(self, "remission_max_applied",
+                           self.remission_max if self.remission_max is not None else inst.remission_max)
+
+
+#: the parameters a user sets (``derive_outcomes(**definitions)``), in order: the fields of
+#: :class:`Definitions`
+PARAMETERS = tuple(f.name for f in fields(Definitions))
+
+
+def definitions_of(outcomes) -> Definitions:
+    """The :class:`Definitions` of derived outcomes.
+
+    An :class:`analysis.Outcomes` carries them typed (:class:`AppliedDefinitions`). For
+    another object with the derived tables (``SimpleNamespace(courses=..., relapse=...,
+    durability=...)`` read back from files) its ``definitions`` may be the dict of
+    ``definitions.json`` (:meth:`Definitions.from_dict`); without any, the package
+    defaults (``Definitions()``), which are what :func:`analysis.derive_outcomes` uses.
+
+    Examples
+    --------
+    >>> from types import SimpleNamespace
+    >>> definitions_of(SimpleNamespace(definitions={"relapse_confirmations": 1})).relapse_confirmations
+    1
+    >>> definitions_of(SimpleNamespace()).relapse_confirmations
+    2
+    """
+    d = getattr(outcomes, "definitions", None)
+    if isinstance(d, Definitions):
+        return d
+    if d is None:
+        return Definitions()
+    if isinstance(d, Mapping):
+        return Definitions.from_dict(d)
+    raise TypeError(f"outcomes.definitions must be an analysis.outcomes.Definitions, got {type(d).__name__}")

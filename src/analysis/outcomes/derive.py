@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import warnings
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -42,8 +44,12 @@ class Outcomes:
         Which patient left at which step (patient-level; not for rendered reports).
     sessions : DataFrame
         Every session of the dataset with its number within the patient and its adjunct exposure.
-    definitions : dict
-        Every parameter used, with the instrument and the remission cut-off applied.
+    definitions : AppliedDefinitions
+        Every parameter used, bound to the instrument (``definitions.instrument``) with the
+        remission cut-off applied (``definitions.remission_max_applied``): an
+        :class:`analysis.outcomes.AppliedDefinitions` (a :class:`Definitions`). Read
+        thresholds from here (``outcomes.definitions.response_pct``);
+        :meth:`definitions_dict` is the JSON form (``definitions.json``).
     """
 
     courses: pd.DataFrame
@@ -52,7 +58,26 @@ class Outcomes:
     attrition: pd.DataFrame
     exclusions: pd.DataFrame
     sessions: pd.DataFrame
-    definitions: dict = field(default_factory=dict)
+    definitions: Definitions = field(default_factory=Definitions)
+
+    def __post_init__(self) -> None:
+        d = self.definitions
+        if isinstance(d, Mapping):  # the dict of the previous release
+            warnings.warn("Outcomes(definitions=<dict>) is deprecated and will be removed in the next release; pass "
+                          "an analysis.outcomes.Definitions", DeprecationWarning, stacklevel=3)
+            object.__setattr__(self, "definitions", Definitions.from_dict(d))
+        elif not isinstance(d, Definitions):
+            raise TypeError(f"Outcomes.definitions must be an analysis.outcomes.Definitions, got {type(d).__name__}")
+
+    @property
+    def instrument(self) -> str | None:
+        """The instrument every outcome is defined on (``definitions.instrument``)."""
+        return getattr(self.definitions, "instrument", None)
+
+    def definitions_dict(self) -> dict:
+        """The definitions as written to ``definitions.json``: every parameter, the
+        instrument and ``remission_max_applied``."""
+        return self.definitions.to_dict()
 
     def write(self, out: str | Path) -> list[Path]:
         """Write courses.csv, relapse.csv, durability.csv, attrition.csv and definitions.json."""
@@ -64,7 +89,7 @@ class Outcomes:
             getattr(self, name).to_csv(path, index=False, lineterminator="\n")
             written.append(path)
         path = out / "definitions.json"
-        path.write_text(json.dumps(self.definitions, indent=2, sort_keys=True) + "\n", encoding="utf-8")
+        path.write_text(json.dumps(self.definitions_dict(), indent=2, sort_keys=True) + "\n", encoding="utf-8")
         written.append(path)
         return written
 
@@ -90,33 +115,35 @@ def derive_outcomes(dataset: Dataset, instrument: str = "PHQ-9", **definitions) 
     instrument : str, default "PHQ-9"
         The instrument every outcome is defined on.
     **definitions
-        Any field of :class:`analysis.outcomes.Definitions` (windows, thresholds, relapse
-        rule); unknown names are an error. Defaults follow the field's conventions
+        Any parameter of :class:`analysis.outcomes.Definitions` (windows, thresholds,
+        relapse rule); unknown names are an error. Defaults follow the field's conventions
         (``docs/outcomes.md``).
 
     Returns
     -------
     Outcomes
+        With ``definitions``, the :class:`~analysis.outcomes.AppliedDefinitions` used (the
+        definitions bound to the instrument).
 
     Examples
     --------
     >>> import analysis
-    >>> ds = analysis.load_dataset("data/sample")                              # doctest: +SKIP
-    >>> out = analysis.derive_outcomes(ds, "PHQ-9", relapse_confirmations=2)  # doctest: +SKIP
-    >>> out.courses["category"].value_counts()                                # doctest: +SKIP
+    >>> ds = analysis.load_dataset("data/sample")
+    >>> out = analysis.derive_outcomes(ds, "PHQ-9", relapse_confirmations=2)
+    >>> out.courses["category"].value_counts().sort_index().to_dict()
+    {'non-responder': 112, 'partial': 98, 'responder': 284}
+    >>> out.definitions.instrument, out.definitions.remission_max_applied
+    ('PHQ-9', 4)
     """
     if not isinstance(dataset, Dataset):
         raise TypeError(f"derive_outcomes needs an analysis.Dataset, got {type(dataset).__name__}")
-    d = Definitions.from_kwargs(**definitions)
-    inst = get_instrument(instrument)
-    remission_max = d.remission_max if d.remission_max is not None else inst.remission_max
-    if d.remission_max is not None and not (inst.min_score <= d.remission_max <= inst.max_score):
-        raise ValueError(f"remission_max {d.remission_max} lies outside the {inst.name} range")
+    d = Definitions.from_kwargs(**definitions).for_instrument(instrument)
+    inst = get_instrument(d.instrument)
 
     patients = dataset.patients
     scores = instrument_scores(dataset.assessments, inst.name, d.same_day)
     tl = build_timeline(patients, dataset.sessions, scores)
-    course, a_improvement = course_table(tl, d, remission_max)
+    course, a_improvement = course_table(tl, d)
     n = tl.n_patients
 
     exposure = session_exposure(dataset.sessions, dataset.medications)
@@ -214,6 +241,5 @@ def derive_outcomes(dataset: Dataset, instrument: str = "PHQ-9", **definitions) 
     sessions.loc[sessions.index[tl.s_row[in_induction]], "in_induction"] = True
     sessions = pd.concat([sessions, exposure], axis=1)
 
-    used = {"instrument": inst.name, **d.to_dict(), "remission_max_applied": remission_max}
     return Outcomes(courses=courses, relapse=relapse, durability=durability, attrition=attrition,
-                    exclusions=exclusions, sessions=sessions, definitions=used)
+                    exclusions=exclusions, sessions=sessions, definitions=d)

@@ -111,7 +111,7 @@ def _with_defaults(spec: dict, key: str, path: Path) -> list[dict[str, Any]]:
 def plan_batch(rows: list[dict[str, Any]], out: Path) -> list[BatchJob]:
     """Check every cohort before anything runs: parameters, names, data, and the cohort filters."""
     from ..dataset import check_dataset
-    from .cohort import CohortError, select_cohort
+    from .selection import CohortError, select_cohort
 
     jobs: list[BatchJob] = []
     seen: dict[str, int] = {}

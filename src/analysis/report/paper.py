@@ -68,9 +68,10 @@ class FigureParameters(BaseModel):
         return cls.checked({k: namespace[k] for k in cls.model_fields if k in namespace})
 
     def data_path(self) -> Path:
-        from ..cli import default_sample_path
+        """The dataset folder (the bundled sample when ``data`` is empty)."""
+        from ..resources import sample_path
 
-        return Path(self.data) if self.data else default_sample_path()
+        return Path(self.data) if self.data else sample_path()
 
 
 def _style():
@@ -90,7 +91,7 @@ def figure_response(outcomes, width: str = "double", k: int = 11):
         a, b = fig.subplots(1, 2, width_ratios=[2, 1])
         courses = outcomes.courses[outcomes.courses["category"].notna()]
         d = outcomes.definitions
-        fg.waterfall(courses["improvement_pct"], response_pct=d["response_pct"], partial_pct=d["partial_response_pct"],
+        fg.waterfall(courses["improvement_pct"], response_pct=d.response_pct, partial_pct=d.partial_response_pct,
                      k=k, ax=a)
         fg.category_bars(outcomes.response_summary(), k=k, ax=b)
         a.set_title("a  Improvement at the end of induction", loc="left")
@@ -134,7 +135,7 @@ def figure_trajectories(dataset, outcomes, width: str = "single", k: int = 11):
     """Figure 4: mean score by week since the first session, by response category."""
     from matplotlib.figure import Figure
 
-    instrument = outcomes.definitions["instrument"]
+    instrument = outcomes.instrument
     scores = dataset.assessments[dataset.assessments["instrument"] == instrument]
     courses = outcomes.courses.set_index("patient_id")
     scores = scores[scores["patient_id"].isin(courses.index)].copy()

@@ -25,13 +25,16 @@ class ReportParameters(BaseModel):
 
     Examples
     --------
+    >>> import analysis
     >>> from analysis.report import ReportParameters
     >>> ReportParameters(name="site_A", sites=["site_A"]).min_cell_count
     11
-    >>> ReportParameters.checked({"min_cel_count": 5})
+    >>> ReportParameters().data_path() == analysis.sample_path()     # empty data: the bundled sample
+    True
+    >>> ReportParameters.checked({"min_cel_count": 5, "conf_level": 1.5})
     Traceback (most recent call last):
     ...
-    analysis.report.parameters.ParameterError: report parameters: min_cel_count: unknown parameter ...
+    analysis.report.parameters.ParameterError: report parameters: conf_level: must be at least 0.5 and below 1, got 1.5; min_cel_count: unknown parameter; known: data, name, ...
     """
 
     model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
@@ -146,9 +149,9 @@ class ReportParameters(BaseModel):
         """The dataset folder (the bundled sample when ``data`` is empty)."""
         if self.data:
             return Path(self.data)
-        from ..cli import default_sample_path
+        from ..resources import sample_path
 
-        return default_sample_path()
+        return sample_path()
 
     def literals(self) -> dict[str, Any]:
         """The parameters as plain literals (for papermill and provenance)."""

@@ -33,11 +33,18 @@ def data_hashes(folder: str | Path) -> dict[str, str]:
 
 
 def git_state(path: str | Path | None = None) -> dict[str, Any]:
-    """Commit and dirty flag of the git work tree holding ``path`` (the package by default).
+    """Commit and dirty flag of the git work tree holding ``path``.
 
-    Returns ``{"commit": None, "dirty": None}`` outside a git work tree or without git.
+    By default the source tree the package is imported from (an editable install); a package
+    installed from a wheel has none, and then, as outside a git work tree or without git,
+    the result is ``{"commit": None, "dirty": None}`` (not the commit of whatever repository
+    the environment happens to sit in).
     """
-    where = Path(path) if path else Path(__file__).resolve().parent
+    from ..resources import source_tree
+
+    where = Path(path) if path else source_tree()
+    if where is None:
+        return {"commit": None, "dirty": None}
     try:
         commit = subprocess.run(["git", "rev-parse", "HEAD"], cwd=where, capture_output=True, text=True, timeout=10)
         if commit.returncode != 0:

@@ -20,21 +20,11 @@ from typing import Any
 from jupyter_client.manager import KernelManager
 from traitlets import default
 
+from ..resources import notebook_path
 from .parameters import ReportParameters
 from .provenance import build_provenance, cache_key
 
-__all__ = ["NOTEBOOKS", "RenderResult", "render_notebook", "render_report", "notebook_path", "to_html"]
-
-#: the package's notebooks, found beside the source tree (``notebooks/``)
-NOTEBOOKS = Path(__file__).resolve().parents[3] / "notebooks"
-
-
-def notebook_path(name: str) -> Path:
-    """Path of one of the package's notebooks (``cohort_report``, ``paper_figures``, ``explore``)."""
-    path = NOTEBOOKS / f"{name}.ipynb"
-    if not path.exists():
-        raise FileNotFoundError(f"notebook {name!r} not found at {path}")
-    return path
+__all__ = ["RenderResult", "render_notebook", "render_report", "notebook_path", "to_html"]
 
 
 class IPCKernelManager(KernelManager):

@@ -17,7 +17,15 @@ class Section:
     ``text`` is Markdown generated from the numbers; ``tables`` and ``figures`` are keyed by
     the file name they are saved under (``tables/<key>.csv``, ``figures/<key>.png|svg``).
     ``values`` keeps the unsuppressed numbers behind the text for tests and the batch index;
-    it is never displayed.
+    ``result`` is the section's result object (for example
+    :class:`analysis.report.analyses.ResponderModels`), handed on to the sections that need
+    it (``CohortReport.limitations``). Neither is ever displayed.
+
+    Examples
+    --------
+    >>> from analysis.report import Section
+    >>> Section("Limitations", "- none").save(None)
+    []
     """
 
     title: str
@@ -25,6 +33,7 @@ class Section:
     tables: dict[str, pd.DataFrame] = field(default_factory=dict)
     figures: dict[str, object] = field(default_factory=dict)
     values: dict[str, object] = field(default_factory=dict, repr=False)
+    result: object = field(default=None, repr=False)
 
     def save(self, out: str | Path | None, formats=("png", "svg")) -> list[Path]:
         """Write the tables as CSV and the figures in ``formats`` under ``out``."""

@@ -1,9 +1,14 @@
-"""Shared machinery of the response models: coefficient tables, the delta method, average
-marginal effects and counterfactual risk differences.
+"""What the response models share beyond the kernel: the delta method, average marginal
+effects and counterfactual risk differences of the categorical-outcome models, and the old
+summary column names kept for one release.
+
+The coefficient tables, formulas, argument checks and the results base class are the
+kernel's (:mod:`analysis._kernel`); this module holds only what is specific to the
+response models.
 
 A categorical-outcome model (logistic, ordinal, multinomial) provides
 
-* ``_theta``: the parameter vector and ``_cov`` its covariance;
+* ``params`` and ``cov`` (the convention's; ``_theta`` and ``_cov`` are their arrays);
 * ``_probs(theta, X)``: an ``(n, K)`` array of predicted probabilities (K = 1 for the
   logistic model: P(outcome = 1));
 * ``_dprobs(theta, X, dX)``: the derivative of ``_probs`` along the direction ``dX`` of the
@@ -17,70 +22,39 @@ central differences (g is analytic in theta, so the differences are accurate to 
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 import pandas as pd
-from scipy import stats
 
-from ..survival._common import check_conf_level, z_value
-from ._formula import ModelFrame, design_for
+from .._kernel import ConvergenceWarning, ModelFrame, coef_table, design_for, with_aliases, z_value
 
 __all__ = [
-    "coef_table",
-    "numerical_jacobian",
-    "delta_table",
     "CategoricalModelMixin",
-    "get_ax",
-    "odds_ratio_plot",
+    "DELTA_ALIASES",
+    "ODDS_RATIO_ALIASES",
+    "RRR_ALIASES",
+    "STATISTIC_ALIASES",
+    "delta_table",
+    "numerical_jacobian",
+    "warn_not_converged",
 ]
 
-
-def get_ax(ax=None):
-    """The given axes, or the current axes of pyplot."""
-    if ax is None:
-        import matplotlib.pyplot as plt
-
-        ax = plt.gca()
-    return ax
-
+#: summary column names of the previous release -> the convention's (docs/api.md)
+STATISTIC_ALIASES = {"z": "statistic"}
+ODDS_RATIO_ALIASES = {**STATISTIC_ALIASES, "odds_ratio": "ratio", "odds_ratio_ci_lower": "ratio_lower",
+                      "odds_ratio_ci_upper": "ratio_upper"}
+RRR_ALIASES = {**STATISTIC_ALIASES, "rrr": "ratio", "rrr_ci_lower": "ratio_lower", "rrr_ci_upper": "ratio_upper"}
+#: marginal effects, risk differences
+DELTA_ALIASES = STATISTIC_ALIASES
 
 
-def odds_ratio_plot(ax, table: pd.DataFrame, xlabel: str):
-    """Odds ratios with their intervals, one row per term, on a log axis (shared by the
-    logistic and ordinal results)."""
-    pos = np.arange(len(table))[::-1]
-    ax.errorbar(table["odds_ratio"], pos, xerr=[table["odds_ratio"] - table["odds_ratio_ci_lower"],
-                                                table["odds_ratio_ci_upper"] - table["odds_ratio"]],
-                fmt="o", color="black", capsize=3)
-    ax.axvline(1.0, color="grey", linestyle="--", linewidth=1)
-    ax.set_xscale("log")
-    ax.set_yticks(pos)
-    ax.set_yticklabels(table.index)
-    ax.set_xlabel(xlabel)
-    return ax
-
-def coef_table(names, coef, se, conf_level: float, *, stat: str = "z", df: float | None = None,
-               ratio: str | None = None) -> pd.DataFrame:
-    """Estimate, standard error, Wald statistic, p-value and CI; with ``ratio`` (a column
-    name such as ``"odds_ratio"``) also exp(estimate) and its CI."""
-    coef = np.asarray(coef, dtype=float)
-    se = np.asarray(se, dtype=float)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        w = coef / se
-    if df is None:
-        p = 2.0 * stats.norm.sf(np.abs(w))
-        q = z_value(conf_level)
-    else:
-        p = 2.0 * stats.t.sf(np.abs(w), df)
-        q = float(stats.t.ppf(1.0 - (1.0 - conf_level) / 2.0, df))
-    out = pd.DataFrame(
-        {"coef": coef, "se": se, stat: w, "p_value": p, "ci_lower": coef - q * se, "ci_upper": coef + q * se},
-        index=pd.Index(names, name="term"),
-    )
-    if ratio is not None:
-        out[ratio] = np.exp(coef)
-        out[f"{ratio}_ci_lower"] = np.exp(out["ci_lower"])
-        out[f"{ratio}_ci_upper"] = np.exp(out["ci_upper"])
-    return out
+def warn_not_converged(what: str, detail: str = "", *, stacklevel: int = 3) -> None:
+    """Issue the package's :class:`~analysis.ConvergenceWarning` for a fit that stopped
+    before converging."""
+    tail = f" ({detail})" if detail else ""
+    warnings.warn(f"{what}: the fit did not converge{tail}; its estimates and standard errors may be wrong",
+                  ConvergenceWarning, stacklevel=stacklevel)
 
 
 def numerical_jacobian(fun, theta: np.ndarray, *, rel_step: float = 1e-6) -> np.ndarray:
@@ -98,7 +72,8 @@ def numerical_jacobian(fun, theta: np.ndarray, *, rel_step: float = 1e-6) -> np.
 
 
 def delta_table(est: np.ndarray, J: np.ndarray, V: np.ndarray, conf_level: float) -> pd.DataFrame:
-    """estimate, se, z, p_value, ci_lower, ci_upper for g(theta) with Jacobian J."""
+    """``estimate, se, statistic, p_value, ci_lower, ci_upper`` of g(theta) with Jacobian J
+    (Wald, normal)."""
     se = np.sqrt(np.maximum(np.einsum("ij,jk,ik->i", J, V, J), 0.0))
     return coef_table(range(len(est)), est, se, conf_level).rename(columns={"coef": "estimate"}).reset_index(drop=True)
 
@@ -148,12 +123,26 @@ class CategoricalModelMixin:
     outcome is categorical (logistic, ordinal, multinomial)."""
 
     _mf: ModelFrame
-    _theta: np.ndarray
-    _cov: np.ndarray
-    _weights: np.ndarray | None
     conf_level: float
-    #: labels of the K probability columns
-    _prob_labels: list
+    params: pd.Series
+    cov: pd.DataFrame
+    #: weights of the rows in averages (None: equal)
+    _weights: np.ndarray | None = None
+
+    @property
+    def _theta(self) -> np.ndarray:
+        """The parameter vector (``params`` as an array)."""
+        return self.params.to_numpy(dtype=float)
+
+    @property
+    def _cov(self) -> np.ndarray:
+        """Its covariance (``cov`` as an array)."""
+        return self.cov.to_numpy(dtype=float)
+
+    @property
+    def _prob_labels(self) -> list:  # pragma: no cover - subclasses define it
+        """Labels of the K probability columns."""
+        raise NotImplementedError
 
     # subclasses implement
     def _probs(self, theta: np.ndarray, X: np.ndarray) -> np.ndarray:  # pragma: no cover
@@ -213,9 +202,10 @@ class CategoricalModelMixin:
         -------
         pandas.DataFrame
             One row per variable (or level) and outcome category: ``term``, ``variable``,
-            ``contrast``, ``category``, ``estimate``, ``se``, ``z``, ``p_value``,
-            ``ci_lower``, ``ci_upper``; indexed by ``term`` (and ``category`` for
-            ordinal and multinomial models).
+            ``contrast``, ``category``, ``estimate``, ``se``, ``statistic`` (estimate / se),
+            ``p_value``, ``ci_lower``, ``ci_upper``; indexed by ``term`` (and ``category``
+            for ordinal and multinomial models). The column ``z`` of the previous release
+            still answers ``table["z"]`` for one release, with a DeprecationWarning.
         """
         X = self._mf.X.to_numpy(dtype=float)
         labels: list[tuple] = []
@@ -248,8 +238,8 @@ class CategoricalModelMixin:
 
     def _index(self, out: pd.DataFrame, K: int) -> pd.DataFrame:
         if K == 1:
-            return out.drop(columns="category").set_index("term")
-        return out.set_index(["term", "category"])
+            return with_aliases(out.drop(columns="category").set_index("term"), DELTA_ALIASES)
+        return with_aliases(out.set_index(["term", "category"]), DELTA_ALIASES)
 
     def risk_difference(self, variable: str, *, exposed=None, unexposed=None) -> pd.DataFrame:
         """Counterfactual predicted probabilities with and without an exposure, their
@@ -274,8 +264,8 @@ class CategoricalModelMixin:
         pandas.DataFrame
             One row per outcome category and quantity: ``quantity`` in ``p_exposed``,
             ``p_unexposed``, ``difference`` (p1 - p0) and ``ratio`` (p1 / p0, its CI from
-            the log scale), with ``estimate``, ``se``, ``ci_lower``, ``ci_upper``,
-            ``p_value`` (of difference 0, or ratio 1).
+            the log scale), with ``estimate``, ``se``, ``statistic``, ``p_value`` (of
+            difference 0, or ratio 1; NaN for p1 and p0), ``ci_lower``, ``ci_upper``.
         """
         frame = self._frame_for(variable)
         s = frame[variable]
@@ -315,7 +305,7 @@ class CategoricalModelMixin:
         rows = [(q, cat) for q in quantities for cat in self._prob_labels]
         tab = self._prob_table(est, J, rows, ["quantity", "category"])
         # p-values of p1 and p0 against 0 mean nothing
-        tab.loc[tab["quantity"].isin(["p_exposed", "p_unexposed"]), ["z", "p_value"]] = np.nan
+        tab.loc[tab["quantity"].isin(["p_exposed", "p_unexposed"]), ["statistic", "p_value"]] = np.nan
         ratio = tab["quantity"] == "log_ratio"
         for c in ("estimate", "ci_lower", "ci_upper"):
             tab.loc[ratio, c] = np.exp(tab.loc[ratio, c])
@@ -326,8 +316,8 @@ class CategoricalModelMixin:
         tab.insert(2, "unexposed", str(unexposed))
         if K == 1:
             tab = tab.drop(columns="category")
-            return tab.set_index("quantity")
-        return tab.set_index(["quantity", "category"])
+            return with_aliases(tab.set_index("quantity"), DELTA_ALIASES)
+        return with_aliases(tab.set_index(["quantity", "category"]), DELTA_ALIASES)
 
     # ------------------------------------------------------------------------------------
     def _predict_probs(self, profiles: pd.DataFrame) -> pd.DataFrame:
@@ -359,7 +349,3 @@ class CategoricalModelMixin:
         )
         return out
 
-
-def check_level(conf_level: float) -> float:
-    """``conf_level`` as a float strictly between 0 and 1, or a ValueError."""
-    return check_conf_level(conf_level)

@@ -9,8 +9,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from ..survival._common import z_value
-from ._base import check_level, get_ax
+from .._kernel import check_conf_level, get_ax, z_value
 
 __all__ = ["EarlyResponseResult", "early_response", "wilson_interval", "delong_auc"]
 
@@ -194,7 +193,7 @@ def early_response(
     >>> res.summary.loc[["sensitivity", "specificity", "auc"], "estimate"].round(3).tolist()
     [1.0, 0.75, 0.875]
     """
-    conf_level = check_level(conf_level)
+    conf_level = check_conf_level(conf_level)
     for col in (predictor, outcome):
         if col not in data.columns:
             raise ValueError(f"column {col!r} not found; columns are: {', '.join(map(str, data.columns[:30]))}")

@@ -7,19 +7,22 @@ See ``docs/response.md`` section 2.
 from __future__ import annotations
 
 import warnings
+from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
 import statsmodels.api as sm
 
-from ..survival._common import check_choice
-from ._base import CategoricalModelMixin, check_level, coef_table, get_ax, odds_ratio_plot
-from ._formula import capture_env, model_frame
+from .._kernel import (
+    ModelFrame, ModelResult, capture_env, check_choice, check_conf_level, coef_table, coefficient_plot, get_ax,
+    model_frame, renamed_arguments, with_aliases,
+)
+from ._base import ODDS_RATIO_ALIASES, CategoricalModelMixin, warn_not_converged
 
 __all__ = ["LogisticResult", "logistic", "binary_outcome"]
 
 WEIGHT_TYPES = ("frequency", "probability")
-VCOV_TYPES = ("auto", "model", "HC0")
+COV_TYPES = ("auto", "model", "HC0")
 
 
 def binary_outcome(y: pd.Series, name: str) -> np.ndarray:
@@ -49,18 +52,20 @@ def _expit(x):
     return 1.0 / (1.0 + np.exp(-x))
 
 
-class LogisticResult(CategoricalModelMixin):
-    """A fitted logistic regression.
+@dataclass(kw_only=True, eq=False, repr=False)
+class LogisticResult(CategoricalModelMixin, ModelResult):
+    """A fitted logistic regression (the results convention of ``docs/api.md``).
 
     Attributes
     ----------
     summary : pandas.DataFrame
-        Indexed by term: ``coef`` (log odds ratio), ``se``, ``z``, ``p_value``,
-        ``ci_lower``, ``ci_upper``, ``odds_ratio``, ``odds_ratio_ci_lower``,
-        ``odds_ratio_ci_upper`` (Wald intervals, as R's ``confint.default``).
+        Indexed by term: ``coef`` (log odds ratio), ``se``, ``statistic`` (Wald z),
+        ``p_value``, ``ci_lower``, ``ci_upper``, ``ratio`` (odds ratio, exp(coef)),
+        ``ratio_lower``, ``ratio_upper`` (Wald intervals, as R's ``confint.default``); with
+        a robust covariance (``cov_type="HC0"``) also ``naive_se``, the model-based one.
     params, cov : pandas.Series, pandas.DataFrame
-        Coefficients and their covariance (model-based or HC0, see ``vcov``).
-    vcov : str
+        Coefficients and their covariance (model-based or HC0, see ``cov_type``).
+    cov_type : str
         "model" (inverse Fisher information, R's ``vcov(glm)``) or "HC0" (sandwich).
     weight_type : str or None
         "frequency" or "probability" when weighted.
@@ -69,30 +74,32 @@ class LogisticResult(CategoricalModelMixin):
         rows; with probability weights these are of the weighted pseudo-likelihood).
     n_obs, n_events, n_dropped : int
         Rows used, events among them, rows dropped for missing values.
+    conf_level, converged, formula
+        As every model result.
+
+    Notes
+    -----
+    Names of the previous release, kept for one release with a DeprecationWarning: the
+    summary columns ``z``, ``odds_ratio``, ``odds_ratio_ci_lower``, ``odds_ratio_ci_upper``
+    and the attribute ``vcov`` (now ``cov_type``).
     """
 
-    def __init__(self, mf, fit, y, w, weight_type, vcov, cov, conf_level):
-        self._mf = mf
-        self._fit = fit
-        self._y = y
-        self._weights = w
-        self.weight_type = weight_type
-        self.vcov = vcov
-        self.conf_level = conf_level
-        names = list(mf.X.columns)
-        self._theta = np.asarray(fit.params, dtype=float)
-        self._cov = cov
-        self.params = pd.Series(self._theta, index=names, name="coef")
-        self.cov = pd.DataFrame(cov, index=names, columns=names)
-        self.summary = coef_table(names, self._theta, np.sqrt(np.diag(cov)), conf_level, ratio="odds_ratio")
-        self.loglik = float(fit.llf)
-        self.deviance = float(fit.deviance)
-        self.aic = float(-2.0 * self.loglik + 2.0 * len(names))
-        self.n_obs = mf.n
-        self.n_events = int(y.sum())
-        self.n_dropped = mf.n_dropped
-        self.formula = mf.formula
-        self._prob_labels = [mf.lhs]
+    cov_type: str
+    weight_type: str | None = None
+    loglik: float
+    deviance: float
+    aic: float
+    n_events: int
+    outcome: str
+    _mf: ModelFrame = field(repr=False)
+    _weights: np.ndarray | None = field(default=None, repr=False)
+
+    _renamed = {"vcov": "cov_type", "n": "n_obs"}
+    _ratio_label = "odds ratio"
+
+    @property
+    def _prob_labels(self) -> list:
+        return [self.outcome]
 
     def _probs(self, theta, X):
         return _expit(X @ theta)[:, None]
@@ -121,7 +128,8 @@ class LogisticResult(CategoricalModelMixin):
         return pd.concat([profiles, out], axis=1)
 
     def plot(self, ax=None):
-        """Forest plot of the odds ratios with their confidence intervals (log scale).
+        """Forest plot of the odds ratios with their confidence intervals (log scale), the
+        intercept left out.
 
         Returns
         -------
@@ -129,21 +137,22 @@ class LogisticResult(CategoricalModelMixin):
         """
         ax = get_ax(ax)
         tab = self.summary.drop(index="Intercept", errors="ignore")
-        return odds_ratio_plot(ax, tab, f"odds ratio ({self.conf_level:.0%} CI)")
+        return coefficient_plot(ax, tab, xlabel=f"odds ratio ({self.conf_level:.0%} CI)")
 
     def __repr__(self) -> str:
-        w = f", weights={self.weight_type}, vcov={self.vcov}" if self.weight_type else ""
-        return (f"LogisticResult({self.formula!r}, n={self.n_obs}, events={self.n_events}{w})\n"
-                f"{self.summary.round(4).to_string()}")
+        w = f", weights={self.weight_type}, cov_type={self.cov_type}" if self.weight_type else ""
+        return (f"LogisticResult({self.formula!r}, n_obs={self.n_obs}, events={self.n_events}{w})\n"
+                f"{pd.DataFrame(self.summary).round(4).to_string()}")
 
 
+@renamed_arguments(vcov="cov_type")
 def logistic(
     formula: str,
     data: pd.DataFrame,
     *,
     weights: str | None = None,
     weight_type: str | None = None,
-    vcov: str = "auto",
+    cov_type: str = "auto",
     conf_level: float = 0.95,
     dropna: bool = False,
 ) -> LogisticResult:
@@ -167,11 +176,12 @@ def logistic(
         ``glm(weights = w)``). "probability": sampling or inverse-probability-of-treatment
         weights (the weighted fit is a pseudo-likelihood; standard errors are robust,
         ``sandwich::vcovHC(fit, type = "HC0")``).
-    vcov : {"auto", "model", "HC0"}, default "auto"
+    cov_type : {"auto", "model", "HC0"}, default "auto"
         Covariance of the coefficients: "model" = inverse Fisher information (R's
         ``vcov(glm)``); "HC0" = the sandwich without small-sample factor. "auto": HC0 for
         probability weights, model otherwise. (``survey::svyglm`` reports HC0 times
-        n / (n - 1).)
+        n / (n - 1).) Called ``vcov`` in the previous release (still accepted for one
+        release, with a DeprecationWarning).
     conf_level : float, default 0.95
         Level of the Wald intervals.
     dropna : bool, default False
@@ -191,9 +201,11 @@ def logistic(
     >>> fit = logistic("responder ~ failures", df)
     >>> fit.summary.loc["failures", ["coef", "se"]].round(4).tolist()
     [-1.0731, 0.6349]
+    >>> round(float(fit.summary.loc["failures", "ratio"]), 3)  # odds ratio per failure
+    0.342
     """
-    conf_level = check_level(conf_level)
-    check_choice("vcov", vcov, VCOV_TYPES)
+    conf_level = check_conf_level(conf_level)
+    check_choice("cov_type", cov_type, COV_TYPES)
     if weights is not None:
         if weight_type is None:
             raise ValueError(
@@ -204,6 +216,7 @@ def logistic(
         check_choice("weight_type", weight_type, WEIGHT_TYPES)
     elif weight_type is not None:
         raise ValueError("weight_type given without weights")
+    # the caller's namespace (capture_env skips the renamed-argument wrapper)
     mf = model_frame(formula, data, env=capture_env(1), dropna=dropna, extra={"weights": weights})
     y = binary_outcome(mf.y, mf.lhs)
     X = mf.X.to_numpy(dtype=float)
@@ -222,6 +235,8 @@ def logistic(
         )
     with warnings.catch_warnings():
         warnings.simplefilter("error", category=sm.tools.sm_exceptions.PerfectSeparationWarning)
+        # convergence is read from the fit and reported below with the package's warning class
+        warnings.simplefilter("ignore", category=sm.tools.sm_exceptions.ConvergenceWarning)
         try:
             model = sm.GLM(y, X, family=sm.families.Binomial(), freq_weights=w)
             fit = model.fit(method="IRLS", tol=1e-12, maxiter=200)
@@ -230,14 +245,30 @@ def logistic(
                 f"{formula!r}: perfect separation (a predictor or combination predicts the outcome exactly); "
                 "the maximum-likelihood estimates do not exist"
             ) from None
-    if vcov == "auto":
-        vcov = "HC0" if weight_type == "probability" else "model"
-    if vcov == "model":
-        cov = np.asarray(fit.cov_params(), dtype=float)
+    converged = bool(getattr(fit, "converged", True))
+    if not converged:
+        warn_not_converged(f"logistic({formula!r})", "IRLS reached 200 iterations")
+    if cov_type == "auto":
+        cov_type = "HC0" if weight_type == "probability" else "model"
+    beta = np.asarray(fit.params, dtype=float)
+    cov_model = np.asarray(fit.cov_params(), dtype=float)
+    if cov_type == "model":
+        cov = cov_model
     else:
-        p = _expit(X @ np.asarray(fit.params))
+        p = _expit(X @ beta)
         ww = np.ones_like(p) if w is None else w
         bread = np.linalg.inv(X.T @ (X * (ww * p * (1.0 - p))[:, None]))
         scores = X * (ww * (y - p))[:, None]
         cov = bread @ (scores.T @ scores) @ bread
-    return LogisticResult(mf, fit, y, w, weight_type, vcov, cov, conf_level)
+    names = list(mf.X.columns)
+    summary = coef_table(names, beta, np.sqrt(np.diag(cov)), conf_level, ratio=True)
+    if cov_type != "model":
+        summary["naive_se"] = np.sqrt(np.diag(cov_model))
+    loglik = float(fit.llf)
+    return LogisticResult(
+        summary=with_aliases(summary, ODDS_RATIO_ALIASES), cov=pd.DataFrame(cov, index=names, columns=names),
+        n_obs=mf.n, n_dropped=mf.n_dropped, conf_level=conf_level, converged=converged, formula=mf.formula,
+        cov_type=cov_type, weight_type=weight_type, loglik=loglik, deviance=float(fit.deviance),
+        aic=float(-2.0 * loglik + 2.0 * len(names)), n_events=int(y.sum()),
+        outcome=mf.lhs, _mf=mf, _weights=w,
+    )

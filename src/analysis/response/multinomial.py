@@ -6,15 +6,14 @@ See ``docs/response.md`` section 4.
 
 from __future__ import annotations
 
-import warnings
+from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
-import statsmodels.api as sm
 
-from ._base import CategoricalModelMixin, check_level, coef_table, get_ax
-from ._formula import capture_env, model_frame
-from .ordinal import ordered_outcome
+from .._kernel import ModelFrame, ModelResult, capture_env, check_conf_level, coef_table, get_ax, model_frame, with_aliases
+from ._base import RRR_ALIASES, CategoricalModelMixin, warn_not_converged
+from ._categorical import fit_mnlogit, ordered_outcome
 
 __all__ = ["MultinomialResult", "multinomial"]
 
@@ -26,52 +25,50 @@ def _softmax_full(E: np.ndarray) -> np.ndarray:
     return P / P.sum(axis=1, keepdims=True)
 
 
-class MultinomialResult(CategoricalModelMixin):
-    """A fitted multinomial logistic regression.
+@dataclass(kw_only=True, eq=False, repr=False)
+class MultinomialResult(CategoricalModelMixin, ModelResult):
+    """A fitted multinomial logistic regression (the results convention of
+    ``docs/api.md``).
 
     Attributes
     ----------
     summary : pandas.DataFrame
         Indexed by (``category``, ``term``): one block per non-reference category with
-        ``coef`` (log relative-risk ratio against the reference category), ``se``, ``z``,
-        ``p_value``, ``ci_lower``, ``ci_upper``, ``rrr`` (relative-risk ratio,
-        exp(coef)) and its CI. Standard errors from the inverse analytic Hessian, as
-        ``summary(multinom(..., Hess = TRUE))``.
+        ``coef`` (log relative-risk ratio against the reference category), ``se``,
+        ``statistic`` (Wald z), ``p_value``, ``ci_lower``, ``ci_upper``, ``ratio``
+        (relative-risk ratio, exp(coef)), ``ratio_lower``, ``ratio_upper``. Standard
+        errors from the inverse analytic Hessian, as ``summary(multinom(..., Hess = TRUE))``.
     levels : list
         Outcome categories; the first is the reference.
     params, cov : pandas.Series, pandas.DataFrame
         Parameters category-major (all terms of the second level, then the third, ...),
         the order of R's ``vcov(multinom)``.
     loglik, aic : float
-    n_obs, n_dropped : int
+    n_obs, n_dropped, conf_level, converged, formula
+        As every model result.
+
+    Notes
+    -----
+    The summary columns of the previous release (``z``, ``rrr``, ``rrr_ci_lower``,
+    ``rrr_ci_upper``) still answer for one release, with a DeprecationWarning.
     """
 
-    def __init__(self, mf, codes, levels, fit, conf_level):
-        self._mf = mf
-        self._codes = codes
-        self.levels = levels
-        self._fit = fit
-        self._weights = None
-        self.conf_level = conf_level
-        terms = list(mf.X.columns)
-        p, K = len(terms), len(levels)
-        B = np.asarray(fit.params, dtype=float)  # (p, K-1)
-        self._p = p
-        self._theta = B.T.ravel()  # category-major
-        # statsmodels' cov_params is category-major too (all terms of level 2, then 3, ...)
-        self._cov = np.asarray(fit.cov_params(), dtype=float)
-        index = pd.MultiIndex.from_tuples([(levels[k + 1], t) for k in range(K - 1) for t in terms], names=["category", "term"])
-        self.params = pd.Series(self._theta, index=index, name="coef")
-        self.cov = pd.DataFrame(self._cov, index=index, columns=index)
-        tab = coef_table(range(len(self._theta)), self._theta, np.sqrt(np.diag(self._cov)), conf_level, ratio="rrr")
-        tab.index = index
-        self.summary = tab
-        self.loglik = float(fit.llf)
-        self.aic = -2.0 * self.loglik + 2.0 * len(self._theta)
-        self.n_obs = mf.n
-        self.n_dropped = mf.n_dropped
-        self.formula = mf.formula
-        self._prob_labels = list(levels)
+    levels: list
+    loglik: float
+    aic: float
+    _mf: ModelFrame = field(repr=False)
+    _codes: np.ndarray = field(repr=False)
+
+    _renamed = {"n": "n_obs"}
+    _ratio_label = "relative-risk ratio"
+
+    @property
+    def _prob_labels(self) -> list:
+        return list(self.levels)
+
+    @property
+    def _p(self) -> int:
+        return self._mf.X.shape[1]
 
     def _B(self, theta):
         return theta.reshape(len(self.levels) - 1, self._p)  # (K-1, p)
@@ -108,7 +105,7 @@ class MultinomialResult(CategoricalModelMixin):
         for i, c in enumerate(cats):
             sub = tab.loc[c].reindex(terms)
             pos = base + (i - (len(cats) - 1) / 2) * 0.2
-            ax.errorbar(sub["rrr"], pos, xerr=[sub["rrr"] - sub["rrr_ci_lower"], sub["rrr_ci_upper"] - sub["rrr"]],
+            ax.errorbar(sub["ratio"], pos, xerr=[sub["ratio"] - sub["ratio_lower"], sub["ratio_upper"] - sub["ratio"]],
                         fmt="o", capsize=3, label=f"{c} vs {self.levels[0]}")
         ax.axvline(1.0, color="grey", linestyle="--", linewidth=1)
         ax.set_xscale("log")
@@ -119,8 +116,8 @@ class MultinomialResult(CategoricalModelMixin):
         return ax
 
     def __repr__(self) -> str:
-        return (f"MultinomialResult({self.formula!r}, n={self.n_obs}, reference={self.levels[0]!r})\n"
-                f"{self.summary.round(4).to_string()}")
+        return (f"MultinomialResult({self.formula!r}, n_obs={self.n_obs}, reference={self.levels[0]!r})\n"
+                f"{pd.DataFrame(self.summary).round(4).to_string()}")
 
 
 def multinomial(formula: str, data: pd.DataFrame, *, conf_level: float = 0.95, dropna: bool = False) -> MultinomialResult:
@@ -158,22 +155,21 @@ def multinomial(formula: str, data: pd.DataFrame, *, conf_level: float = 0.95, d
     >>> fit.summary["coef"].round(3).tolist()
     [3.299, -1.108, 5.678, -2.288]
     """
-    conf_level = check_level(conf_level)
+    conf_level = check_conf_level(conf_level)
     mf = model_frame(formula, data, env=capture_env(1), dropna=dropna)
     codes, levels = ordered_outcome(mf.y, mf.lhs, require_order=False)
     if len(levels) < 2:
         raise ValueError(f"the outcome {mf.lhs!r} has a single level ({levels}); nothing to model")
-    return fit_multinomial(mf, codes, levels, conf_level)
-
-
-def fit_multinomial(mf, codes: np.ndarray, levels: list, conf_level: float) -> MultinomialResult:
-    """Fit on a checked model frame (also used by ``OrdinalResult.compare_multinomial``)."""
-    X = mf.X.to_numpy(dtype=float)
-    if np.linalg.matrix_rank(X) < X.shape[1]:
-        raise ValueError(f"the design matrix of {mf.formula!r} is rank deficient: a predictor is constant or a combination of others")
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", category=sm.tools.sm_exceptions.ConvergenceWarning)
-        fit = sm.MNLogit(codes, X).fit(method="newton", maxiter=200, tol=1e-12, disp=False)
-    if not fit.mle_retvals.get("converged", True):
-        warnings.warn(f"multinomial({mf.formula!r}) did not converge", RuntimeWarning, stacklevel=3)
-    return MultinomialResult(mf, codes, levels, fit, conf_level)
+    fit = fit_mnlogit(mf.X.to_numpy(dtype=float), codes, mf.formula)
+    if not fit.converged:
+        warn_not_converged(f"multinomial({formula!r})", "Newton-Raphson reached 200 iterations")
+    terms = list(mf.X.columns)
+    index = pd.MultiIndex.from_tuples([(levels[k + 1], t) for k in range(len(levels) - 1) for t in terms],
+                                      names=["category", "term"])
+    tab = coef_table(range(len(fit.theta)), fit.theta, np.sqrt(np.diag(fit.cov)), conf_level, ratio=True)
+    tab.index = index
+    return MultinomialResult(
+        summary=with_aliases(tab, RRR_ALIASES), cov=pd.DataFrame(fit.cov, index=index, columns=index),
+        n_obs=mf.n, n_dropped=mf.n_dropped, conf_level=conf_level, converged=fit.converged, formula=mf.formula,
+        levels=list(levels), loglik=fit.loglik, aic=-2.0 * fit.loglik + 2.0 * len(fit.theta), _mf=mf, _codes=codes,
+    )

@@ -11,43 +11,19 @@ See ``docs/response.md`` section 3.
 from __future__ import annotations
 
 import warnings
+from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
 from scipy import stats
 from statsmodels.miscmodels.ordinal_model import OrderedModel
-from statsmodels.tools.sm_exceptions import ConvergenceWarning
+from statsmodels.tools.sm_exceptions import ConvergenceWarning as _StatsmodelsConvergenceWarning
 
-from ._base import CategoricalModelMixin, check_level, coef_table, get_ax, odds_ratio_plot
-from ._formula import capture_env, model_frame
+from .._kernel import ModelFrame, ModelResult, capture_env, check_conf_level, coef_table, design_for, model_frame, with_aliases
+from ._base import ODDS_RATIO_ALIASES, CategoricalModelMixin, warn_not_converged
+from ._categorical import fit_mnlogit, ordered_outcome
 
 __all__ = ["OrdinalResult", "ordinal", "ordered_outcome"]
-
-
-def ordered_outcome(y: pd.Series, name: str, *, require_order: bool = True) -> tuple[np.ndarray, list]:
-    """Integer codes 0..K-1 and the levels, in the outcome's order.
-
-    An (ordered or not) pandas Categorical gives its category order (unused categories
-    dropped); numbers are sorted. Strings have no order of their own: an error says how
-    to give one (``require_order``); otherwise they are sorted.
-    """
-    if isinstance(y.dtype, pd.CategoricalDtype):
-        raw = y.cat.codes.to_numpy()
-        used = np.unique(raw)
-        remap = np.full(len(y.cat.categories), -1)
-        remap[used] = np.arange(used.size)
-        return remap[raw], [y.cat.categories[i] for i in used]
-    if pd.api.types.is_bool_dtype(y.dtype) or pd.api.types.is_numeric_dtype(y.dtype):
-        codes, uniques = pd.factorize(y, sort=True)
-        return codes, [u.item() if isinstance(u, np.generic) else u for u in uniques]
-    if require_order:
-        vals = ", ".join(map(repr, sorted(map(str, pd.unique(y)))[:6]))
-        raise ValueError(
-            f"the outcome {name!r} holds text ({vals}) whose order is not known: make it an ordered Categorical, "
-            f"e.g. data[{name!r}] = pd.Categorical(data[{name!r}], categories=[...lowest to highest...], ordered=True)"
-        )
-    codes, uniques = pd.factorize(y.astype(str), sort=True)
-    return codes, list(uniques)
 
 
 def _cum_parts(zeta_full: np.ndarray, eta: np.ndarray, codes: np.ndarray):
@@ -150,57 +126,61 @@ def brant_test(X: np.ndarray, codes: np.ndarray, K: int, names: list[str]) -> pd
     return out
 
 
-class OrdinalResult(CategoricalModelMixin):
-    """A fitted proportional-odds model.
+@dataclass(kw_only=True, eq=False, repr=False)
+class OrdinalResult(CategoricalModelMixin, ModelResult):
+    """A fitted proportional-odds model (the results convention of ``docs/api.md``).
 
     Attributes
     ----------
     summary : pandas.DataFrame
         Indexed by term: the coefficients, then the thresholds named ``"low|high"`` as in
-        polr (``kind`` says which). ``coef``, ``se``, ``z``, ``p_value``, ``ci_lower``,
-        ``ci_upper``; ``odds_ratio`` and its CI for coefficients (NaN for thresholds).
-        Standard errors are from the inverse of the analytic observed information in
-        (beta, zeta), which is what ``vcov(polr(..., Hess = TRUE))`` approximates.
+        polr. ``coef``, ``se``, ``statistic`` (Wald z), ``p_value``, ``ci_lower``,
+        ``ci_upper``, ``ratio`` (odds ratio of a higher category, exp(coef)),
+        ``ratio_lower``, ``ratio_upper`` (NaN for thresholds), and ``kind``
+        ("coefficient" or "threshold"). Standard errors are from the inverse of the
+        analytic observed information in (beta, zeta), which is what
+        ``vcov(polr(..., Hess = TRUE))`` approximates.
     levels : list
         The outcome categories, lowest first.
+    coef_names, threshold_names : list of str
     params, cov : pandas.Series, pandas.DataFrame
     loglik, aic : float
-    n_obs, n_dropped : int
+    n_obs, n_dropped, conf_level, converged, formula
+        As every model result.
+
+    Notes
+    -----
+    The summary columns of the previous release (``z``, ``odds_ratio``,
+    ``odds_ratio_ci_lower``, ``odds_ratio_ci_upper``) still answer for one release, with a
+    DeprecationWarning.
     """
 
-    def __init__(self, mf, codes, levels, theta, cov, loglik, conf_level, converged):
-        self._mf = mf
-        self._codes = codes
-        self.levels = levels
-        self._K = len(levels)
-        self._theta = theta
-        self._cov = cov
-        self._weights = None
-        self.conf_level = conf_level
-        self.converged = converged
-        self._X = mf.X.drop(columns="Intercept").to_numpy(dtype=float)
-        self.coef_names = [c for c in mf.X.columns if c != "Intercept"]
-        self.threshold_names = [f"{levels[k]}|{levels[k + 1]}" for k in range(self._K - 1)]
-        names = self.coef_names + self.threshold_names
-        self.params = pd.Series(theta, index=names, name="coef")
-        self.cov = pd.DataFrame(cov, index=names, columns=names)
-        tab = coef_table(names, theta, np.sqrt(np.diag(cov)), conf_level, ratio="odds_ratio")
-        thr = tab.index.isin(self.threshold_names)
-        tab.loc[thr, ["odds_ratio", "odds_ratio_ci_lower", "odds_ratio_ci_upper"]] = np.nan
-        tab.insert(0, "kind", np.where(thr, "threshold", "coefficient"))
-        self.summary = tab
-        self.loglik = float(loglik)
-        self.aic = -2.0 * self.loglik + 2.0 * len(names)
-        self.n_obs = mf.n
-        self.n_dropped = mf.n_dropped
-        self.formula = mf.formula
-        self._prob_labels = list(levels)
-        self._brant = None
+    levels: list
+    coef_names: list
+    threshold_names: list
+    loglik: float
+    aic: float
+    _mf: ModelFrame = field(repr=False)
+    _codes: np.ndarray = field(repr=False)
+    _brant: pd.DataFrame | None = field(default=None, repr=False)
+
+    _renamed = {"n": "n_obs"}
+    _ratio_label = "odds ratio of a higher category"
+
+    @property
+    def _prob_labels(self) -> list:
+        return list(self.levels)
+
+    @property
+    def _K(self) -> int:
+        return len(self.levels)
+
+    @property
+    def _X(self) -> np.ndarray:
+        return self._mf.X.drop(columns="Intercept").to_numpy(dtype=float)
 
     # design without intercept (polr's eta has none)
     def _design(self, frame):
-        from ._formula import design_for
-
         return design_for(self._mf, frame).drop(columns="Intercept").to_numpy(dtype=float)
 
     def _fix(self, X):
@@ -270,16 +250,18 @@ class OrdinalResult(CategoricalModelMixin):
         statistic is reported with a chi-squared p-value that is exact only for designs of
         categorical predictors with all their interactions. Use :meth:`brant` for the test.
         """
-        from .multinomial import fit_multinomial
-
-        mn = fit_multinomial(self._mf, self._codes, self.levels, self.conf_level)
+        mn = fit_mnlogit(self._mf.X.to_numpy(dtype=float), self._codes, self.formula)
+        if not mn.converged:
+            warn_not_converged(f"the multinomial model of {self.formula!r}")
+        n_mn = len(mn.theta)
+        aic_mn = -2.0 * mn.loglik + 2.0 * n_mn
         lr = 2.0 * (mn.loglik - self.loglik)
-        df = len(mn.params) - len(self.params)
+        df = n_mn - len(self.params)
         return pd.DataFrame(
             {
                 "loglik": [self.loglik, mn.loglik],
-                "n_params": [len(self.params), len(mn.params)],
-                "aic": [self.aic, mn.aic],
+                "n_params": [len(self.params), n_mn],
+                "aic": [self.aic, aic_mn],
                 "lr_statistic": [np.nan, lr],
                 "df": [np.nan, df],
                 "p_value_approx": [np.nan, float(stats.chi2.sf(lr, df))],
@@ -288,19 +270,18 @@ class OrdinalResult(CategoricalModelMixin):
         )
 
     def plot(self, ax=None):
-        """Forest plot of the odds ratios (of being in a higher category), log scale.
+        """Forest plot of the odds ratios of a higher category with their intervals (log
+        scale); the thresholds are left out.
 
         Returns
         -------
         matplotlib.axes.Axes
         """
-        ax = get_ax(ax)
-        tab = self.summary[self.summary["kind"] == "coefficient"]
-        return odds_ratio_plot(ax, tab, f"odds ratio of a higher category ({self.conf_level:.0%} CI)")
+        return super().plot(ax)
 
     def __repr__(self) -> str:
-        return (f"OrdinalResult({self.formula!r}, n={self.n_obs}, levels={self.levels})\n"
-                f"{self.summary.drop(columns='kind').round(4).to_string()}")
+        return (f"OrdinalResult({self.formula!r}, n_obs={self.n_obs}, levels={self.levels})\n"
+                f"{pd.DataFrame(self.summary).drop(columns='kind').round(4).to_string()}")
 
 
 def _newton(theta: np.ndarray, X: np.ndarray, codes: np.ndarray, K: int):
@@ -377,7 +358,7 @@ def ordinal(formula: str, data: pd.DataFrame, *, conf_level: float = 0.95, dropn
     >>> fit.summary["coef"].round(3).tolist()
     [-1.546, -4.891, -2.768]
     """
-    conf_level = check_level(conf_level)
+    conf_level = check_conf_level(conf_level)
     mf = model_frame(formula, data, env=capture_env(1), dropna=dropna)
     codes, levels = ordered_outcome(mf.y, mf.lhs)
     K = len(levels)
@@ -398,7 +379,7 @@ def ordinal(formula: str, data: pd.DataFrame, *, conf_level: float = 0.95, dropn
         om = OrderedModel(codes, X if p else np.zeros((len(codes), 0)), distr="logit")
         with warnings.catch_warnings():
             # BFGS rarely meets gtol=1e-10; the Newton steps below finish the job
-            warnings.simplefilter("ignore", category=ConvergenceWarning)
+            warnings.simplefilter("ignore", category=_StatsmodelsConvergenceWarning)
             res = om.fit(method="bfgs", disp=False, maxiter=2000, gtol=1e-10)
         sp = np.asarray(res.params, dtype=float)
         zeta = np.cumsum(np.concatenate([[sp[p]], np.exp(sp[p + 1:])]))
@@ -406,6 +387,18 @@ def ordinal(formula: str, data: pd.DataFrame, *, conf_level: float = 0.95, dropn
     if not converged and np.max(np.abs(g)) < 1e-6:
         converged = True
     if not converged:
-        warnings.warn(f"ordinal({formula!r}): the fit did not converge (largest score {np.max(np.abs(g)):.2g})", RuntimeWarning, stacklevel=2)
+        warn_not_converged(f"ordinal({formula!r})", f"largest score {np.max(np.abs(g)):.2g}")
     cov = np.linalg.inv(-H)
-    return OrdinalResult(mf, codes, levels, theta, cov, ll, conf_level, converged)
+    coef_names = [c for c in mf.X.columns if c != "Intercept"]
+    threshold_names = [f"{levels[k]}|{levels[k + 1]}" for k in range(K - 1)]
+    names = coef_names + threshold_names
+    tab = coef_table(names, theta, np.sqrt(np.diag(cov)), conf_level, ratio=True)
+    thr = tab.index.isin(threshold_names)
+    tab.loc[thr, ["ratio", "ratio_lower", "ratio_upper"]] = np.nan
+    tab["kind"] = np.where(thr, "threshold", "coefficient")
+    return OrdinalResult(
+        summary=with_aliases(tab, ODDS_RATIO_ALIASES), cov=pd.DataFrame(cov, index=names, columns=names),
+        n_obs=mf.n, n_dropped=mf.n_dropped, conf_level=conf_level, converged=converged, formula=mf.formula,
+        levels=list(levels), coef_names=coef_names, threshold_names=threshold_names, loglik=float(ll),
+        aic=-2.0 * float(ll) + 2.0 * len(names), _mf=mf, _codes=codes,
+    )

@@ -1,10 +1,10 @@
 """Time to response, and the early-improvement predictor, from a dataset's scores.
 
-Both walk each patient's scores of one instrument after the first session, with the
-conventions of :func:`analysis.derive_outcomes` (``docs/outcomes.md``): improvement =
-100 x (baseline - score) / baseline; a score on a session day was taken before that
-session; several scores of one day are combined (``same_day``, default mean).
-See ``docs/response.md`` sections 8 and 9.
+Both walk each patient's scores of the outcomes' instrument after the first session, with
+the conventions and the code of :func:`analysis.derive_outcomes` (``docs/outcomes.md``):
+the same-day rule, the timeline (a score on a session day was taken before that session)
+and ``improvement_pct`` come from :mod:`analysis.outcomes`, and every threshold from the
+outcomes' typed ``definitions``. See ``docs/response.md`` sections 8 and 9.
 """
 
 from __future__ import annotations
@@ -12,53 +12,55 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from .._kernel import check_choice
 from ..dataset import Dataset
-from ..outcomes import Outcomes, derive_outcomes
-from ..outcomes.timeline import instrument_scores
+from ..outcomes import Outcomes, derive_outcomes, improvement_pct
+from ..outcomes.timeline import build_timeline, instrument_scores
 from ..survival import KaplanMeierResult, kaplan_meier
-from ..survival._common import check_choice
 
 __all__ = ["response_table", "time_to_response", "early_improvement"]
 
 SCALES = ("days", "sessions")
+#: the instrument derived on when neither ``instrument=`` nor ``outcomes=`` is given
+DEFAULT_INSTRUMENT = "PHQ-9"
 
 
-def _definition(outcomes: Outcomes, name: str, default):
-    d = outcomes.definitions
-    value = d.get(name, default) if isinstance(d, dict) else getattr(d, name, default)
-    return default if value is None else value
+def _outcomes_for(dataset: Dataset, outcomes: Outcomes | None, instrument: str | None,
+                  where: str) -> tuple[Outcomes, str]:
+    """The outcomes to read and their instrument: derived on ``instrument`` when not given;
+    when given, their own instrument, which ``instrument`` (if given) must name."""
+    if outcomes is None:
+        outcomes = derive_outcomes(dataset, DEFAULT_INSTRUMENT if instrument is None else instrument)
+    elif not isinstance(outcomes, Outcomes):
+        raise TypeError(f"{where}: outcomes must be an analysis.Outcomes (from derive_outcomes), "
+                        f"got {type(outcomes).__name__}")
+    return outcomes, outcomes.definitions.check_instrument(instrument, where=where)
 
 
 def _scored_assessments(dataset: Dataset, outcomes: Outcomes, instrument: str) -> pd.DataFrame:
     """Scores after the first session with improvement, sessions before, days since the
     first session, and each patient's window end (endpoint day, else end of induction)."""
-    same_day = _definition(outcomes, "same_day", "mean")
-    courses = outcomes.courses
-    scores = instrument_scores(dataset.assessments, instrument, same_day)
-    scores["patient_id"] = scores["patient_id"].astype(str)
-    c = courses[["patient_id", "first_session_day", "end_of_induction_day", "endpoint_day", "baseline_score"]].copy()
+    scores = instrument_scores(dataset.assessments, instrument, outcomes.definitions.same_day)
+    tl = build_timeline(dataset.patients, dataset.sessions, scores)
+    before = tl.sessions_before(tl.a_patient, tl.a_day) if len(tl.a_day) else np.zeros(0, dtype=np.int64)
+    known = tl.a_patient >= 0  # (a validated dataset has no scores of unknown patients)
+    a = pd.DataFrame({"patient_id": tl.patient_ids[tl.a_patient[known]].astype(str), "day": tl.a_day[known],
+                      "score": tl.a_score[known], "sessions_before": before[known]})
+    c = outcomes.courses[["patient_id", "first_session_day", "end_of_induction_day", "endpoint_day",
+                          "baseline_score"]].copy()
     c["patient_id"] = c["patient_id"].astype(str)
-    a = scores.merge(c, on="patient_id", how="inner")
+    a = a.merge(c, on="patient_id", how="inner")
     upper = a["endpoint_day"].where(a["endpoint_day"].notna(), a["end_of_induction_day"])
     a = a[(a["day"] > a["first_session_day"]) & (a["day"] <= upper)].copy()
-    a["improvement_pct"] = 100.0 * (a["baseline_score"] - a["score"]) / a["baseline_score"]
+    a["improvement_pct"] = improvement_pct(a["baseline_score"].to_numpy(dtype=float), a["score"].to_numpy(dtype=float))
     a["days"] = a["day"] - a["first_session_day"]
-    # sessions strictly before each score's day, per patient
-    ses = dataset.sessions[["patient_id", "day"]].copy()
-    ses["patient_id"] = ses["patient_id"].astype(str)
-    codes = {p: i for i, p in enumerate(sorted(set(ses["patient_id"]) | set(a["patient_id"])))}
-    span = float(max(ses["day"].abs().max(), a["day"].abs().max() if len(a) else 0.0)) * 4.0 + 10.0
-    skey = np.sort(ses["patient_id"].map(codes).to_numpy() * span + ses["day"].to_numpy(dtype=float))
-    akey = a["patient_id"].map(codes).to_numpy() * span + a["day"].to_numpy(dtype=float)
-    pstart = a["patient_id"].map(codes).to_numpy() * span - span / 2.0
-    a["sessions_before"] = np.searchsorted(skey, akey, side="left") - np.searchsorted(skey, pstart, side="left")
     return a.sort_values(["patient_id", "day"], kind="stable").reset_index(drop=True)
 
 
 def response_table(
     dataset: Dataset,
     *,
-    instrument: str = "PHQ-9",
+    instrument: str | None = None,
     outcomes: Outcomes | None = None,
     response_pct: float | None = None,
 ) -> pd.DataFrame:
@@ -67,10 +69,12 @@ def response_table(
     Parameters
     ----------
     dataset : analysis.Dataset
-    instrument : str, default "PHQ-9"
+    instrument : str, optional
+        The instrument; default the outcomes' instrument, or "PHQ-9" without ``outcomes``.
+        Naming another instrument than the outcomes' is an error.
     outcomes : analysis.outcomes.Outcomes, optional
         ``derive_outcomes(dataset, instrument)`` if already computed (its definitions are
-        used: windows, same-day rule, response threshold).
+        used: instrument, windows, same-day rule, response threshold).
     response_pct : float, optional
         Improvement that counts as response; default the outcomes' ``response_pct`` (50).
 
@@ -84,11 +88,20 @@ def response_table(
         session day up to the endpoint (the end-of-induction assessment), or up to the
         end of induction for patients without an endpoint. Patients with no score in that
         window are left out; ``attrs["n_excluded"]`` counts them.
+
+    Examples
+    --------
+    >>> import analysis
+    >>> from analysis.response import response_table
+    >>> ds = analysis.load_dataset("data/sample")
+    >>> t = response_table(ds, outcomes=analysis.derive_outcomes(ds, "MADRS"))
+    >>> int(t["event"].sum()), len(t), t.attrs["instrument"]
+    (123, 199, 'MADRS')
     """
     if not isinstance(dataset, Dataset):
         raise TypeError(f"response_table needs an analysis.Dataset, got {type(dataset).__name__}")
-    outcomes = derive_outcomes(dataset, instrument) if outcomes is None else outcomes
-    pct = float(_definition(outcomes, "response_pct", 50.0)) if response_pct is None else float(response_pct)
+    outcomes, instrument = _outcomes_for(dataset, outcomes, instrument, "response_table()")
+    pct = float(outcomes.definitions.response_pct) if response_pct is None else float(response_pct)
     a = _scored_assessments(dataset, outcomes, instrument)
     a["hit"] = a["improvement_pct"] >= pct
     g = a.groupby("patient_id", sort=True)
@@ -106,6 +119,7 @@ def response_table(
     out = out.merge(courses[keep], on="patient_id", how="left")
     out.attrs["n_excluded"] = int(len(outcomes.courses) - len(out))
     out.attrs["response_pct"] = pct
+    out.attrs["instrument"] = instrument
     return out
 
 
@@ -114,7 +128,7 @@ def time_to_response(
     *,
     scale: str = "days",
     group: str | None = None,
-    instrument: str = "PHQ-9",
+    instrument: str | None = None,
     response_pct: float | None = None,
     conf_level: float = 0.95,
     conf_type: str = "log-log",
@@ -177,7 +191,7 @@ def early_improvement(
     *,
     after_session: int | None = 2,
     within_days: float | None = None,
-    instrument: str = "PHQ-9",
+    instrument: str | None = None,
     outcomes: Outcomes | None = None,
 ) -> pd.DataFrame:
     """The early-improvement predictor per patient, with the end-of-induction outcome.
@@ -191,7 +205,9 @@ def early_improvement(
     within_days : float, optional
         Instead of ``after_session``: improvement at the last score within this many days
         after the first session (e.g. 7 for "in the first week"). Give one of the two.
-    instrument : str, default "PHQ-9"
+    instrument : str, optional
+        The instrument; default the outcomes' instrument, or "PHQ-9" without ``outcomes``.
+        Naming another instrument than the outcomes' is an error.
     outcomes : Outcomes, optional
         ``derive_outcomes(dataset, instrument)`` if already computed.
 
@@ -206,7 +222,7 @@ def early_improvement(
     """
     if (after_session is None) == (within_days is None):
         raise ValueError("give exactly one of after_session (e.g. 2) and within_days (e.g. 7)")
-    outcomes = derive_outcomes(dataset, instrument) if outcomes is None else outcomes
+    outcomes, instrument = _outcomes_for(dataset, outcomes, instrument, "early_improvement()")
     a = _scored_assessments(dataset, outcomes, instrument)
     if after_session is not None:
         sel = a[a["sessions_before"] >= int(after_session)].groupby("patient_id", sort=True).head(1)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from ._base import get_ax
+from .._kernel import get_ax, renamed_arguments
 
 __all__ = ["trajectory_plot", "typical_profiles"]
 
@@ -30,7 +30,8 @@ def typical_profiles(model, time: str, grid: np.ndarray) -> pd.DataFrame:
     return prof
 
 
-def trajectory_plot(data: pd.DataFrame, *, time: str, score: str, groups: str, model=None, ax=None,
+@renamed_arguments(groups="cluster")
+def trajectory_plot(data: pd.DataFrame, *, time: str, score: str, cluster: str, model=None, ax=None,
                     max_curves: int | None = 500, seed: int = 0, n_grid: int = 60):
     """Individual score curves (thin, transparent) and, with a model, its mean and band.
 
@@ -38,8 +39,10 @@ def trajectory_plot(data: pd.DataFrame, *, time: str, score: str, groups: str, m
     ----------
     data : pandas.DataFrame
         Long format: one row per assessment.
-    time, score, groups : str
-        Columns of the time (days or sessions), the score and the patient.
+    time, score, cluster : str
+        Columns of the time (days or sessions), the score and the patient (``cluster``
+        was ``groups`` in the previous release; still accepted for one release, with a
+        DeprecationWarning).
     model : MixedResult or GEEResult, optional
         A model whose only time-varying variable is ``time``; its population mean (fixed
         effects, or the GEE mean) is drawn over the observed time range with its pointwise
@@ -57,18 +60,18 @@ def trajectory_plot(data: pd.DataFrame, *, time: str, score: str, groups: str, m
     -------
     matplotlib.axes.Axes
     """
-    for col in (time, score, groups):
+    for col in (time, score, cluster):
         if col not in data.columns:
             raise ValueError(f"column {col!r} not found; columns are: {', '.join(map(str, data.columns[:30]))}")
     ax = get_ax(ax)
-    d = data[[groups, time, score]].dropna().sort_values([groups, time], kind="stable")
-    ids = pd.unique(d[groups])
+    d = data[[cluster, time, score]].dropna().sort_values([cluster, time], kind="stable")
+    ids = pd.unique(d[cluster])
     if max_curves is not None and len(ids) > max_curves:
         rng = np.random.default_rng(seed)
         ids = rng.choice(ids, size=max_curves, replace=False)
-        d = d[d[groups].isin(set(ids))]
+        d = d[d[cluster].isin(set(ids))]
     alpha = float(np.clip(8.0 / max(len(ids), 1), 0.05, 0.6))
-    for _, sub in d.groupby(groups, sort=False):
+    for _, sub in d.groupby(cluster, sort=False):
         ax.plot(sub[time].to_numpy(dtype=float), sub[score].to_numpy(dtype=float), color="tab:blue",
                 linewidth=0.6, alpha=alpha)
     if model is not None:

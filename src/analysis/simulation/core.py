@@ -97,8 +97,9 @@ class Simulation:
         Examples
         --------
         >>> from analysis.simulation import simulate
-        >>> paths = simulate(50).write("/tmp/ko-sim-example")        # doctest: +SKIP
-        >>> [p.name for p in paths]                                   # doctest: +SKIP
+        >>> import tempfile
+        >>> paths = simulate(50).write(tempfile.mkdtemp(prefix="ko-sim-example-"))
+        >>> [p.name for p in paths]
         ['patients.csv', 'sessions.csv', 'assessments.csv', 'medications.csv', 'ground_truth.json']
         """
         if format not in ("csv", "parquet"):

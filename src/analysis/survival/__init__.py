@@ -8,8 +8,16 @@ names, and returns a result object whose attributes are DataFrames and whose
 * :func:`nelson_aalen` -- Nelson-Aalen cumulative hazard (``survfit(ctype=1)``)
 * :func:`logrank` -- log-rank and G-rho tests, stratified (``survdiff``)
 * :func:`rmst` -- restricted mean survival time and contrasts (``print(survfit, rmean=)``)
+* :func:`cox` and the recurrent-interval helpers :func:`andersen_gill`, :func:`pwp_gap`,
+  :func:`within_patient` -- Cox models (``coxph``)
+* :func:`aft` -- parametric accelerated failure time models (``survreg``)
+* :func:`turnbull` -- the NPMLE for interval-censored times (``survfit`` on interval2 data)
 
-Conventions and their sources are in ``docs/survival.md``.
+The models return results of the package's convention (``summary``, ``params``, ``cov``,
+``n_obs``, ... as in ``docs/api.md``); the curves have ``table``, ``median``, ``at(times)``
+and ``plot(ax=None)``. Each function lives in a private module (``_cox``, ``_aft``, ...),
+so ``analysis.survival.cox`` is the function, never a module. Conventions and their
+sources are in ``docs/survival.md``, ``docs/cox.md`` and ``docs/aft-turnbull.md``.
 
 Examples
 --------
@@ -25,17 +33,18 @@ Examples
 1      1    30.0
 """
 
-from .kaplan_meier import KaplanMeierResult, kaplan_meier
-from .logrank import LogrankResult, logrank
-from .nelson_aalen import NelsonAalenResult, nelson_aalen
-from .rmst import RMSTResult, rmst
-from .cox import CoxConvergenceWarning, CoxResult, cox
+from ._kaplan_meier import KaplanMeierResult, kaplan_meier
+from ._logrank import LogrankResult, logrank
+from ._nelson_aalen import NelsonAalenResult, nelson_aalen
+from ._rmst import RMSTResult, rmst
+from ._cox import CoxConvergenceWarning, CoxResult, cox
 from .zph import PHTestResult
 from .recurrent import andersen_gill, pwp_gap, within_patient
-from .aft import AFTResult, aft
-from .turnbull import TurnbullResult, turnbull
+from ._aft import AFTConvergenceWarning, AFTResult, aft
+from ._turnbull import TurnbullResult, turnbull
 
 __all__ = [
+    "AFTConvergenceWarning",
     "CoxConvergenceWarning",
     "CoxResult",
     "PHTestResult",

@@ -1,4 +1,6 @@
-"""Input checking for the interval-censored and parametric models (``aft``, ``turnbull``).
+"""Input checking of interval-censored bounds for the parametric and nonparametric models
+(``aft``, ``turnbull``); the formula and the one missing-value rule of ``aft`` are the
+kernel's ``model_frame``.
 
 Interval-censored bounds follow R's ``Surv(lower, upper, type = "interval2")``:
 
@@ -22,7 +24,6 @@ log-time distributions, "Invalid survival times for this distribution": pass NA 
 
 from __future__ import annotations
 
-import ast
 from collections.abc import Hashable
 
 import numpy as np
@@ -37,7 +38,6 @@ __all__ = [
     "bound_values",
     "weight_values",
     "check_columns",
-    "formula_variables",
     "interval_status",
     "missing_problem",
     "numeric_values",
@@ -155,24 +155,3 @@ def missing_problem(report: ValidationReport, table: str, column: str, role: str
         "pass dropna=True to drop them (the result then records how many rows were dropped)",
         column=str(column),
     )
-
-
-def formula_variables(codes: list[str], columns: pd.Index) -> list:
-    """Data columns named in patsy factor codes (plain names and ``Q("name")``), in order."""
-    found: list = []
-    colset = set(columns)
-    for code in codes:
-        try:
-            tree = ast.parse(code.strip(), mode="eval")
-        except SyntaxError:
-            continue
-        for node in ast.walk(tree):
-            name = None
-            if isinstance(node, ast.Name):
-                name = node.id
-            elif (isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id == "Q"
-                  and node.args and isinstance(node.args[0], ast.Constant)):
-                name = node.args[0].value
-            if name is not None and name in colset and name not in found:
-                found.append(name)
-    return found

@@ -454,9 +454,10 @@ class FitResult:
     converged_null: bool
 
 
-def fit_survreg(dist: Distribution, X: np.ndarray, y1, y2, status, w, *, maxiter: int = 30,
-                rel_tolerance: float = 1e-9) -> FitResult:
-    """Fit as ``survival:::survreg.fit`` with ``init = NULL`` (its default starting values).
+def fit_survreg(dist: Distribution, X: np.ndarray, y1, y2, status, w, *, max_iter: int = 30,
+                tol: float = 1e-9) -> FitResult:
+    """Fit as ``survival:::survreg.fit`` with ``init = NULL`` (its default starting values),
+    ``survreg.control(maxiter = max_iter, rel.tolerance = tol)``.
 
     ``X`` includes the intercept column (if any) first. Non-0/1 columns are centred and
     scaled for the iterations when the first column is the intercept, as survreg does,
@@ -489,14 +490,14 @@ def fit_survreg(dist: Distribution, X: np.ndarray, y1, y2, status, w, *, maxiter
         b0 = float(np.sum(w * d.d1 + wt * yy) / np.sum(wt))
         init0 = np.array([b0] if fixed is not None else [b0, vars0])
         m_null = _Model(std, ones, y1, y2, status, w, fixed)
-        fit0 = _survreg6(m_null, init0, 20, rel_tolerance)
+        fit0 = _survreg6(m_null, init0, 20, tol)
         log_scale = fixed if fixed is not None else float(fit0.theta[1])
     else:
         log_scale = vars0
     beta0 = _wls_start(std, Xf, yy, y1, y2, status, w, log_scale)
     init = beta0 if fixed is not None else np.concatenate([beta0, [log_scale]])
     model = _Model(std, Xf, y1, y2, status, w, fixed)
-    loop = _survreg6(model, init, maxiter, rel_tolerance)
+    loop = _survreg6(model, init, max_iter, tol)
     theta = loop.theta
     try:
         var = np.linalg.inv(loop.info)

@@ -1,33 +1,50 @@
 """Shared machinery for the survival estimators: input checking, grouping, risk sets.
 
-Every estimator in :mod:`analysis.survival` (and the regression models that will join it)
-starts from :func:`prepare`, which turns a plain DataFrame and column names into checked
-numpy arrays (:class:`SurvivalData`), reporting every problem at once through
-:class:`analysis.problems.ValidationReport`, and from :func:`risk_table`, which sorts the
-observations of one group once and sums weights per distinct time with cumulative sums.
+The curves and tests of :mod:`analysis.survival` start from :func:`prepare`, which turns a
+plain DataFrame and column names into checked numpy arrays (:class:`SurvivalData`),
+reporting every problem at once through :class:`analysis.problems.ValidationReport`, and
+from :func:`risk_table`, which sorts the observations of one group once and sums weights
+per distinct time with cumulative sums. The regression models (Cox, AFT) take their rows
+from the kernel's :func:`~analysis._kernel.formula.model_frame` (the one missing-value
+rule) and make the survival checks of :func:`survival_values` on the complete rows.
+
+``check_conf_level``, ``check_choice`` and ``z_value`` are the kernel's
+(:mod:`analysis._kernel.checks`), imported here for the modules that still import them
+from this one.
 """
 
 from __future__ import annotations
 
-from collections.abc import Hashable, Sequence
+import dataclasses
+import sys
+import warnings
+from collections.abc import Callable, Hashable
 from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
-from scipy import stats
 
+from .._kernel import check_choice, check_conf_level, z_value  # noqa: F401 - re-exported (analysis.response imports them here)
+from .._kernel.formula import ModelFrame, model_frame
+from .._kernel.results import RENAMED_ARGUMENTS_CODE
 from ..problems import DataValidationError, ValidationReport
 
 __all__ = [
     "Grouping",
     "RiskTable",
+    "RowMap",
     "SurvivalData",
+    "SurvivalValues",
     "check_choice",
     "check_conf_level",
     "group_indices",
     "prepare",
     "risk_table",
     "segment_bounds",
+    "slim_frame",
+    "survival_frame",
+    "survival_values",
+    "warn_caller",
     "z_value",
 ]
 
@@ -35,31 +52,23 @@ __all__ = [
 _ROWS_SHOWN = 5
 
 
-# ----------------------------------------------------------------------------------------
-# small argument checks
-# ----------------------------------------------------------------------------------------
-def check_conf_level(conf_level: float) -> float:
-    """Return ``conf_level`` as a float, or raise if it is not strictly between 0 and 1."""
+_INTERNAL = ("analysis.survival.", "analysis._kernel.")
+
+
+def warn_caller(message: str, category: type[Warning] = UserWarning) -> None:
+    """``warnings.warn`` pointing at the code that called the survival package (the first
+    frame outside it and outside the kernel's argument-renaming wrappers), however deep
+    inside the package the warning is issued."""
+    frame = sys._getframe(1)
+    level = 2
     try:
-        level = float(conf_level)
-    except (TypeError, ValueError):
-        raise ValueError(f"conf_level must be a number between 0 and 1, got {conf_level!r}") from None
-    if not 0.0 < level < 1.0:
-        raise ValueError(f"conf_level must be strictly between 0 and 1, got {conf_level!r}")
-    return level
-
-
-def z_value(conf_level: float) -> float:
-    """The two-sided normal quantile for ``conf_level`` (1.959964 for 0.95)."""
-    return float(stats.norm.ppf(1.0 - (1.0 - check_conf_level(conf_level)) / 2.0))
-
-
-def check_choice(name: str, value: str, choices: Sequence[str]) -> str:
-    """Raise a ValueError naming the argument and the allowed values when ``value`` is not one."""
-    if value not in choices:
-        allowed = ", ".join(repr(c) for c in choices)
-        raise ValueError(f"{name} must be one of {allowed}; got {value!r}")
-    return value
+        while frame.f_back is not None and (frame.f_code is RENAMED_ARGUMENTS_CODE or str(
+                frame.f_globals.get("__name__", "")).startswith(_INTERNAL)):
+            frame = frame.f_back
+            level += 1
+    finally:
+        del frame
+    warnings.warn(message, category, stacklevel=level)
 
 
 # ----------------------------------------------------------------------------------------
@@ -233,6 +242,137 @@ def _event(report: ValidationReport, table: str, frame: pd.DataFrame, column: st
     return values
 
 
+class RowMap:
+    """A report for a subset of a table's rows: position i of the subset is reported as row
+    ``rows[i]`` of the table (so that checks made on the complete rows of a model frame
+    name the rows of the table the user passed)."""
+
+    def __init__(self, report: ValidationReport, rows: np.ndarray):
+        self.report = report
+        self.rows = np.asarray(rows, dtype=np.int64)
+
+    def add_rows(self, table, column, positions, values, message, **kw) -> None:
+        pos = np.asarray(positions, dtype=np.int64)
+        self.report.add_rows(table, column, self.rows[pos], values, message, **kw)
+
+    def add_table_problem(self, table, message, **kw) -> None:
+        self.report.add_table_problem(table, message, **kw)
+
+    @property
+    def ok(self) -> bool:
+        return self.report.ok
+
+
+@dataclass
+class SurvivalValues:
+    """The survival columns as float arrays (None when not given or not numeric); ``event``
+    is 1.0 / 0.0 (NaN where missing or not a valid code)."""
+
+    time: np.ndarray | None
+    event: np.ndarray | None
+    entry: np.ndarray | None
+    weights: np.ndarray | None
+
+
+def survival_values(
+    report: ValidationReport | RowMap,
+    table: str,
+    frame: pd.DataFrame,
+    *,
+    duration: str | None = None,
+    event: str | None = None,
+    entry: str | None = None,
+    weights: str | None = None,
+    positive_duration: str | None = None,
+) -> SurvivalValues:
+    """The survival-specific checks of the values present (missing values are the caller's
+    rule): durations and entry times finite numbers >= 0 (> 0 with ``positive_duration``,
+    the reason given in the message), entry strictly before the duration, events 0/1 or
+    False/True, weights finite and > 0. Problems are added to ``report`` (row positions of
+    ``frame``, or of the table through a :class:`RowMap`).
+
+    Examples
+    --------
+    >>> from analysis.problems import ValidationReport
+    >>> rep = ValidationReport("data")
+    >>> v = survival_values(rep, "data", pd.DataFrame({"t": [3.0, -1.0], "e": [1, 2]}), duration="t", event="e")
+    >>> rep.n_errors, v.time.tolist()
+    (2, [3.0, -1.0])
+    """
+    time = _numeric(report, table, frame, duration, "duration") if duration is not None else None
+    ev = _event(report, table, frame, event) if event is not None else None
+    ent = _numeric(report, table, frame, entry, "entry time") if entry is not None else None
+    wts = _numeric(report, table, frame, weights, "weight") if weights is not None else None
+    if time is not None:
+        with np.errstate(invalid="ignore"):
+            neg = np.flatnonzero(time <= 0) if positive_duration else np.flatnonzero(time < 0)
+        if neg.size:
+            msg = f"duration must be > 0 {positive_duration}" if positive_duration else "duration must be >= 0"
+            report.add_rows(table, duration, neg, time[neg], msg)
+    if ent is not None:
+        neg = np.flatnonzero(ent < 0)
+        if neg.size:
+            report.add_rows(table, entry, neg, ent[neg], "entry time must be >= 0")
+        if time is not None:
+            late = np.flatnonzero(ent >= time)
+            if late.size:
+                report.add_rows(
+                    table, entry, late, ent[late],
+                    f"entry time must be strictly before the duration in column '{duration}'",
+                )
+    if wts is not None:
+        with np.errstate(invalid="ignore"):
+            nonpos = np.flatnonzero(wts <= 0)
+        if nonpos.size:
+            report.add_rows(table, weights, nonpos, wts[nonpos], "weight must be > 0 (drop the row instead of weighting it 0)")
+    return SurvivalValues(time, ev, ent, wts)
+
+
+def survival_frame(
+    formula: str,
+    data: pd.DataFrame,
+    *,
+    roles: dict[str, str | list[str] | None],
+    intercept: bool,
+    dropna: bool,
+    table: str,
+    env,
+    checks: Callable[[ValidationReport | RowMap, pd.DataFrame, np.ndarray], object],
+) -> tuple[ModelFrame, object]:
+    """The model frame of a survival regression and its survival checks, every problem at once.
+
+    ``model_frame`` (one-sided formula, ``roles`` as its ``extra`` columns) applies the one
+    missing-value rule to every column used; ``checks(report, frame, rows)`` then makes the
+    survival-specific checks (:func:`survival_values`, interval bounds) on the complete
+    rows (``frame``: the model frame's columns of those rows; ``rows``: their positions in
+    ``data``), reporting row numbers of the table. When ``model_frame`` itself finds problems (and
+    ``dropna`` is False, so every row would be used), the survival checks run on every row
+    too and their problems are reported with the others. Returns the frame and what
+    ``checks`` returned.
+    """
+    if not isinstance(data, pd.DataFrame):
+        raise TypeError(f"data must be a pandas DataFrame, got {type(data).__name__}")
+    try:
+        mf = model_frame(formula, data, two_sided=False, intercept=intercept, extra=roles, dropna=dropna, table=table,
+                         env=env)
+    except DataValidationError as err:
+        cols = [c for v in roles.values() if v is not None for c in ([v] if isinstance(v, str) else v)]
+        if not dropna and all(isinstance(c, Hashable) and c in data.columns for c in cols):
+            checks(err.report, data.reset_index(drop=True), np.arange(len(data)))
+        raise DataValidationError(err.report) from None
+    report = ValidationReport(table)
+    out = checks(RowMap(report, mf.rows), mf.data.reset_index(drop=True), mf.rows)
+    if not report.ok:
+        raise DataValidationError(report)
+    return mf, out
+
+
+def slim_frame(mf: ModelFrame) -> ModelFrame:
+    """The model frame without its rows: what ``design_for`` needs to code new covariate
+    profiles (columns, design info), kept by a result without a second copy of the data."""
+    return dataclasses.replace(mf, y=None, X=mf.X.iloc[:0], data=mf.data.iloc[:0], rows=mf.rows[:0])
+
+
 def prepare(
     data: pd.DataFrame,
     duration: str,
@@ -297,30 +437,8 @@ def prepare(
     frame = data.reset_index(drop=True)
     n_input = len(frame)
 
-    time = _numeric(report, table, frame, duration, "duration")
-    ev = _event(report, table, frame, event)
-    ent = _numeric(report, table, frame, entry, "entry time") if entry is not None else None
-    wts = _numeric(report, table, frame, weights, "weight") if weights is not None else None
-
-    if time is not None:
-        neg = np.flatnonzero(time < 0)
-        if neg.size:
-            report.add_rows(table, duration, neg, time[neg], "duration must be >= 0")
-    if ent is not None:
-        neg = np.flatnonzero(ent < 0)
-        if neg.size:
-            report.add_rows(table, entry, neg, ent[neg], "entry time must be >= 0")
-        if time is not None:
-            late = np.flatnonzero(ent >= time)
-            if late.size:
-                report.add_rows(
-                    table, entry, late, ent[late],
-                    f"entry time must be strictly before the duration in column '{duration}'",
-                )
-    if wts is not None:
-        nonpos = np.flatnonzero(wts <= 0)
-        if nonpos.size:
-            report.add_rows(table, weights, nonpos, wts[nonpos], "weight must be > 0 (drop the row instead of weighting it 0)")
+    vals = survival_values(report, table, frame, duration=duration, event=event, entry=entry, weights=weights)
+    time, ev, ent, wts = vals.time, vals.event, vals.entry, vals.weights
 
     # missing values, column by column
     missing_any = np.zeros(n_input, dtype=bool)

@@ -1,19 +1,11 @@
-"""Drawing helpers shared by the survival result objects (matplotlib, imported lazily)."""
+"""Drawing helpers shared by the survival curves (matplotlib, imported lazily): step curves
+and the number-at-risk table. The axes to draw on come from the kernel's ``get_ax``."""
 
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 
 import numpy as np
-
-
-def get_ax(ax=None):
-    """The axes to draw on: ``ax`` if given, else the current axes."""
-    if ax is not None:
-        return ax
-    import matplotlib.pyplot as plt
-
-    return plt.gca()
 
 
 def step_curve(

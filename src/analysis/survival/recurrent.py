@@ -16,7 +16,9 @@ the right time scale, strata and clusters (see ``docs/cox.md`` for when to use w
   an exposure that changes within patients (an adjunct started mid-course).
 
 Each takes the durability table directly (``patient_id, interval, origin_day, time,
-event`` plus covariates) and returns a :class:`~analysis.survival.cox.CoxResult`.
+event`` plus covariates) and returns a :class:`~analysis.survival.CoxResult`. The column
+grouping a patient's intervals is ``cluster=`` (``"patient_id"`` by default; ``id=`` is the
+name of the previous release, deprecated).
 """
 
 from __future__ import annotations
@@ -26,8 +28,9 @@ from collections.abc import Sequence
 import numpy as np
 import pandas as pd
 
+from .._kernel import capture_env, renamed_arguments
 from ..problems import DataValidationError, ValidationReport
-from .cox import CoxResult, cox
+from ._cox import EPS, ITER_MAX, TOLER_CHOL, CoxResult, fit_cox
 
 __all__ = ["andersen_gill", "pwp_gap", "within_patient"]
 
@@ -47,17 +50,23 @@ def _check_columns(data: pd.DataFrame, table: str, **columns: str | None) -> Non
         raise DataValidationError(report)
 
 
+def _fit(formula, data, **kw) -> CoxResult:
+    return fit_cox(formula, data, entry=kw.pop("entry", None), max_iter=ITER_MAX, tol=EPS, toler_chol=TOLER_CHOL,
+                   **kw)
+
+
 def _strata_list(strata: str | Sequence[str] | None) -> list[str]:
     if strata is None:
         return []
     return [strata] if isinstance(strata, str) else list(strata)
 
 
+@renamed_arguments(id="cluster")
 def andersen_gill(
     formula: str,
     durability: pd.DataFrame,
     *,
-    id: str = "patient_id",
+    cluster: str = "patient_id",
     timescale: str = "calendar",
     time: str = "time",
     event: str = "event",
@@ -80,10 +89,12 @@ def andersen_gill(
     formula : str
         Covariates in patsy syntax, e.g. ``"drug_rapamycin + dose_mg_per_kg + C(route)"``.
     durability : pandas.DataFrame
-        One row per interval: ``id``, ``origin`` (study day of the infusion), ``time``
-        (days to relapse or censoring) and ``event`` columns, plus covariates.
-    id : str, default "patient_id"
-        Patient column: the cluster of the robust variance.
+        One row per interval: ``cluster`` (the patient), ``origin`` (study day of the
+        infusion), ``time`` (days to relapse or censoring) and ``event`` columns, plus
+        covariates.
+    cluster : str, default "patient_id"
+        Patient column: the cluster of the robust variance (``id=`` in the previous
+        release, deprecated).
     timescale : {"calendar", "gap"}, default "calendar"
         ``"calendar"``: the counting process of Andersen & Gill (1982) in time since the
         patient's first interval (the end of induction): the interval is at risk over
@@ -100,7 +111,7 @@ def andersen_gill(
         Case weights.
     ties : {"efron", "breslow"}, default "efron"
     robust : bool, default True
-        Cluster-robust variance by ``id``; ``False`` gives the model-based variance that
+        Cluster-robust variance by ``cluster``; ``False`` gives the model-based variance that
         treats intervals as independent (too narrow when patients differ).
     conf_level : float, default 0.95
     dropna : bool, default False
@@ -124,42 +135,44 @@ def andersen_gill(
     >>> fit = andersen_gill("rapamycin", dur, timescale="gap")
     >>> fit.n_clusters
     4
-    >>> fit.summary[["coef", "se", "robust_se"]].round(3)
-                coef     se  robust_se
+    >>> fit.summary[["coef", "se", "naive_se"]].round(3)
+                coef     se  naive_se
     term
-    rapamycin -0.057  0.821      0.505
+    rapamycin -0.057  0.505     0.821
     """
     if timescale not in TIMESCALES:
         raise ValueError(f"timescale must be one of {', '.join(map(repr, TIMESCALES))}; got {timescale!r}")
     table = "durability"
-    _check_columns(durability, table, id=id, time=time, event=event, origin=origin if timescale == "calendar" else None)
+    env = capture_env(1)
+    _check_columns(durability, table, cluster=cluster, time=time, event=event,
+                   origin=origin if timescale == "calendar" else None)
     if timescale == "gap":
-        res = cox(formula, durability, duration=time, event=event, strata=strata, cluster=id if robust else None,
-                  weights=weights, ties=ties, robust=robust, conf_level=conf_level, dropna=dropna, table=table)
+        res = _fit(formula, durability, duration=time, event=event, strata=strata, cluster=cluster if robust else None,
+                   weights=weights, ties=ties, robust=robust, conf_level=conf_level, dropna=dropna, table=table, env=env)
         res.model = "andersen-gill (gap)"
         return res
     frame = durability.copy(deep=False)
     start_col = f"{origin} - first {origin}"  # days since the patient's first interval
     stop_col = f"{origin} - first {origin} + {time}"
     org = pd.to_numeric(frame[origin], errors="coerce")
-    first = org.groupby(frame[id], sort=False, dropna=False).transform("min")
+    first = org.groupby(frame[cluster], sort=False, dropna=False).transform("min")
     frame[start_col] = org - first
     frame[stop_col] = frame[start_col] + pd.to_numeric(frame[time], errors="coerce")
-    _check_overlap(frame, id, start_col, stop_col, origin, time, table)
-    res = cox(formula, frame, duration=stop_col, event=event, entry=start_col, strata=strata,
-              cluster=id if robust else None, weights=weights, ties=ties, robust=robust, conf_level=conf_level,
-              dropna=dropna, table=table)
+    _check_overlap(frame, cluster, start_col, stop_col, origin, time, table)
+    res = _fit(formula, frame, duration=stop_col, event=event, entry=start_col, strata=strata,
+               cluster=cluster if robust else None, weights=weights, ties=ties, robust=robust, conf_level=conf_level,
+               dropna=dropna, table=table, env=env)
     res.model = "andersen-gill (calendar)"
     return res
 
 
-def _check_overlap(frame, id, start, stop, origin, time, table) -> None:
+def _check_overlap(frame, cluster, start, stop, origin, time, table) -> None:
     """Raise when two intervals of a patient overlap on the calendar scale."""
-    ok = frame[[start, stop]].notna().all(axis=1).to_numpy() & frame[id].notna().to_numpy()
-    sub = frame.loc[ok, [id, start, stop]]
+    ok = frame[[start, stop]].notna().all(axis=1).to_numpy() & frame[cluster].notna().to_numpy()
+    sub = frame.loc[ok, [cluster, start, stop]]
     if len(sub) < 2:
         return
-    codes = pd.factorize(sub[id])[0]
+    codes = pd.factorize(sub[cluster])[0]
     st = sub[start].to_numpy(float)
     sp = sub[stop].to_numpy(float)
     order = np.lexsort((st, codes))
@@ -169,7 +182,7 @@ def _check_overlap(frame, id, start, stop, origin, time, table) -> None:
         report = ValidationReport(table)
         pos = np.flatnonzero(ok)[order[1:][bad]]
         report.add_rows(
-            table, origin, pos, frame[id].to_numpy()[pos],
+            table, origin, pos, frame[cluster].to_numpy()[pos],
             f"interval starts before the patient's previous interval ends ({origin} + {time} of the previous "
             "interval is after this one's origin); intervals of one patient must not overlap on the calendar "
             "scale (use timescale='gap')",
@@ -177,11 +190,12 @@ def _check_overlap(frame, id, start, stop, origin, time, table) -> None:
         raise DataValidationError(report)
 
 
+@renamed_arguments(id="cluster")
 def pwp_gap(
     formula: str,
     durability: pd.DataFrame,
     *,
-    id: str = "patient_id",
+    cluster: str = "patient_id",
     interval: str = "interval",
     max_stratum: int | None = None,
     time: str = "time",
@@ -205,9 +219,10 @@ def pwp_gap(
     formula : str
         Covariates in patsy syntax.
     durability : pandas.DataFrame
-        One row per interval with ``id``, ``interval``, ``time`` and ``event``.
-    id : str, default "patient_id"
-        Cluster of the robust variance.
+        One row per interval with ``cluster``, ``interval``, ``time`` and ``event``.
+    cluster : str, default "patient_id"
+        Patient column: the cluster of the robust variance (``id=`` in the previous
+        release, deprecated).
     interval : str, default "interval"
         Interval number (1, 2, ...): the strata.
     max_stratum : int, optional
@@ -240,7 +255,8 @@ def pwp_gap(
     ([1, 2], 1.541)
     """
     table = "durability"
-    _check_columns(durability, table, id=id, interval=interval, time=time, event=event)
+    env = capture_env(1)
+    _check_columns(durability, table, cluster=cluster, interval=interval, time=time, event=event)
     frame = durability
     strat = [interval, *_strata_list(strata)]
     if max_stratum is not None:
@@ -253,17 +269,18 @@ def pwp_gap(
         col = f"{interval}_pooled"
         frame[col] = lab
         strat = [col, *_strata_list(strata)]
-    res = cox(formula, frame, duration=time, event=event, strata=strat, cluster=id if robust else None,
-              weights=weights, ties=ties, robust=robust, conf_level=conf_level, dropna=dropna, table=table)
+    res = _fit(formula, frame, duration=time, event=event, strata=strat, cluster=cluster if robust else None,
+               weights=weights, ties=ties, robust=robust, conf_level=conf_level, dropna=dropna, table=table, env=env)
     res.model = "pwp-gap"
     return res
 
 
+@renamed_arguments(id="cluster")
 def within_patient(
     formula: str,
     durability: pd.DataFrame,
     *,
-    id: str = "patient_id",
+    cluster: str = "patient_id",
     time: str = "time",
     event: str = "event",
     weights: str | None = None,
@@ -284,6 +301,23 @@ def within_patient(
     the frailty, so the model-based variance is valid (``robust=False``, the default);
     ``robust=True`` clusters by patient.
 
+    Parameters
+    ----------
+    formula : str
+        Covariates in patsy syntax (exposures that change within patients).
+    durability : pandas.DataFrame
+        One row per interval with ``cluster``, ``time`` and ``event``.
+    cluster : str, default "patient_id"
+        Patient column: the strata (and the cluster with ``robust=True``); ``id=`` in the
+        previous release, deprecated.
+    time, event, weights, ties, robust, conf_level, dropna
+        As :func:`andersen_gill`.
+
+    Returns
+    -------
+    CoxResult
+        With ``model = "within-patient (strata by patient, gap time)"``.
+
     Examples
     --------
     >>> import pandas as pd
@@ -294,12 +328,13 @@ def within_patient(
     ...     "event": [1, 1, 0, 1, 1, 1, 1, 0, 1, 1, 1, 1],
     ...     "rapamycin": [0, 0, 1, 1, 0, 0, 1, 1, 0, 1, 1, 0]})
     >>> fit = within_patient("rapamycin", dur)
-    >>> round(float(fit.summary.loc["rapamycin", "hr"]), 3)
+    >>> round(float(fit.summary.loc["rapamycin", "ratio"]), 3)
     0.141
     """
     table = "durability"
-    _check_columns(durability, table, id=id, time=time, event=event)
-    res = cox(formula, durability, duration=time, event=event, strata=id, cluster=id if robust else None,
-              weights=weights, ties=ties, robust=robust, conf_level=conf_level, dropna=dropna, table=table)
+    env = capture_env(1)
+    _check_columns(durability, table, cluster=cluster, time=time, event=event)
+    res = _fit(formula, durability, duration=time, event=event, strata=cluster, cluster=cluster if robust else None,
+               weights=weights, ties=ties, robust=robust, conf_level=conf_level, dropna=dropna, table=table, env=env)
     res.model = "within-patient (strata by patient, gap time)"
     return res

@@ -19,9 +19,9 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
+from .._kernel import get_ax
 from ._common import risk_table
 from ._cox_engine import Problem, schoenfeld, zph_statistics
-from ._plotting import get_ax
 
 __all__ = ["PHTestResult", "ph_test"]
 

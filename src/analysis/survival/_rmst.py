@@ -8,9 +8,10 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from ._common import check_conf_level, prepare, z_value
+from .._kernel import check_conf_level, get_ax, z_value
+from ._common import prepare
 from ._estimate import GroupEstimate, estimate_groups
-from ._plotting import get_ax, step_curve
+from ._plotting import step_curve
 
 __all__ = ["RMSTResult", "rmst"]
 

@@ -11,10 +11,11 @@ from collections.abc import Sequence
 import numpy as np
 import pandas as pd
 
-from ._common import check_choice, check_conf_level, prepare, z_value
+from .._kernel import check_choice, check_conf_level, get_ax, z_value
+from ._common import prepare
 from ._confint import CONF_TYPES, survival_confint
 from ._estimate import GroupEstimate, estimate_groups
-from ._plotting import at_risk_table, get_ax, step_curve
+from ._plotting import at_risk_table, step_curve
 
 __all__ = ["KaplanMeierResult", "kaplan_meier"]
 

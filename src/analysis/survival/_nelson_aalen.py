@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import numpy as np
 import pandas as pd
 
-from ._common import check_choice, check_conf_level, prepare, z_value
+from .._kernel import check_choice, check_conf_level, get_ax, z_value
+from ._common import prepare
 from ._confint import cumhaz_confint
 from ._estimate import GroupEstimate, estimate_groups
-from ._plotting import get_ax, step_curve
-from .kaplan_meier import resolve_variance
+from ._kaplan_meier import _minmin, resolve_variance
+from ._plotting import step_curve
 
 __all__ = ["NelsonAalenResult", "nelson_aalen"]
 
@@ -26,6 +29,10 @@ class NelsonAalenResult:
         ``group, time, at_risk, events, censored, cumhaz, se, ci_lower, ci_upper``: one
         row per distinct time per group; ``se`` is the standard error of the cumulative
         hazard (R's ``std.chaz``).
+    median : pandas.DataFrame
+        ``group, n, events, median, ci_lower, ci_upper``: the median of the survival
+        curve exp(-H(t)) (Fleming-Harrington), as R's ``print(survfit(..., stype=2,
+        ctype=1))``.
     conf_type, conf_level, variance, n_dropped
         The settings used and the rows dropped for missing values.
     """
@@ -50,16 +57,108 @@ class NelsonAalenResult:
                 "se": g.se_cumhaz, "ci_lower": lo, "ci_upper": hi,
             }))
         self.table = pd.concat(parts, ignore_index=True)
+        self.weighted = weighted
         if not weighted:
             for col in ("at_risk", "events", "censored"):
                 self.table[col] = self.table[col].astype(np.int64)
+        self._median: pd.DataFrame | None = None
+
+    def _parts(self):
+        codes = np.repeat(np.arange(len(self.levels)), [g.rt.time.size for g in self._groups])
+        for i, (level, g) in enumerate(zip(self.levels, self._groups)):
+            yield level, g, self.table[codes == i]
+
+    @property
+    def median(self) -> pd.DataFrame:
+        """Median of the survival curve exp(-H(t)) and its interval, per group.
+
+        The rule of :attr:`KaplanMeierResult.median` (R's ``print(survfit)``) applied to
+        exp(-H) and to exp(-limits of H): the median is the first time H(t) >= log 2 (the
+        midpoint of an interval where exp(-H) equals 0.5 within sqrt(machine epsilon)); the
+        lower limit is the first time the upper limit of H reaches log 2, the upper limit
+        the first time its lower limit does. NaN when not reached (or ``conf_type="none"``).
+        With ``conf_type="log"`` these are R's ``print(survfit(..., stype=2, ctype=1,
+        conf.type="log-log"))`` median and limits; with ``"plain"``, R's ``conf.type="log"``.
+        """
+        if self._median is None:
+            rows = []
+            none = self.conf_type == "none"
+            for level, g, part in self._parts():
+                t = part["time"].to_numpy()
+                with np.errstate(over="ignore"):
+                    s = np.exp(-part["cumhaz"].to_numpy())
+                    s_lo = np.exp(-part["ci_upper"].to_numpy())
+                    s_hi = np.exp(-part["ci_lower"].to_numpy())
+                rows.append({
+                    "group": level,
+                    "n": g.n,
+                    "events": float(g.rt.events.sum()) if self.weighted else int(g.rt.events.sum()),
+                    "median": _minmin(s, t),
+                    "ci_lower": float("nan") if none else _minmin(s_lo, t),
+                    "ci_upper": float("nan") if none else _minmin(s_hi, t),
+                })
+            self._median = pd.DataFrame(rows)
+        return self._median
+
+    def at(self, times: Sequence[float] | float, *, extend: bool = False) -> pd.DataFrame:
+        """The cumulative hazard at given times (step function), as :meth:`KaplanMeierResult.at`.
+
+        Parameters
+        ----------
+        times : float or sequence of float
+            Times at which to read the curves; sorted ascending in the output.
+        extend : bool, default False
+            Beyond a group's last observed time the estimate is unknown: NaN unless
+            ``extend=True``, which carries the last value forward.
+
+        Returns
+        -------
+        pandas.DataFrame
+            ``group, time, at_risk, events, cumhaz, se, ci_lower, ci_upper``. ``at_risk``
+            is the number at risk at the time, ``events`` the events since the previous
+            time asked for. Before a group's first time H is 0 with se 0 and limits 0.
+
+        Examples
+        --------
+        >>> import pandas as pd
+        >>> from analysis.survival import nelson_aalen
+        >>> df = pd.DataFrame({"t": [1, 2, 2, 4, 5], "e": [1, 1, 0, 1, 0]})
+        >>> nelson_aalen(df, "t", "e").at([0, 2, 3])[["time", "at_risk", "events", "cumhaz"]]
+           time  at_risk  events  cumhaz
+        0   0.0        5       0    0.00
+        1   2.0        4       2    0.45
+        2   3.0        2       0    0.45
+        """
+        req = np.sort(np.atleast_1d(np.asarray(times, dtype=float)))
+        out = []
+        for level, g, part in self._parts():
+            rt = g.rt
+            origin = rt.time.size == 0 or rt.time[0] > 0
+            pre = (lambda a, v: np.concatenate([[v], a])) if origin else (lambda a, v: a)
+            t0 = pre(rt.time, 0.0)
+            cols = {c: pre(part[c].to_numpy(dtype=float), 0.0) for c in ("cumhaz", "se", "ci_lower", "ci_upper")}
+            if self.conf_type == "none":
+                cols["ci_lower"] = cols["ci_upper"] = np.full(t0.size, np.nan)
+            n0 = pre(rt.at_risk, rt.at_risk[0] if rt.time.size else 0.0)
+            ev0 = np.cumsum(pre(rt.events, 0.0))
+            i1 = np.maximum(np.searchsorted(t0, req, side="right") - 1, 0)
+            i2 = np.searchsorted(t0, req, side="left")
+            beyond = (req > t0[-1]) & (not extend)
+            frame = {"group": [level] * req.size, "time": req, "at_risk": np.concatenate([n0, [0.0]])[i2],
+                     "events": np.diff(np.concatenate([[0.0], ev0[i1]]))}
+            for c, v in cols.items():
+                frame[c] = np.where(beyond, np.nan, v[i1])
+            out.append(pd.DataFrame(frame))
+        res = pd.concat(out, ignore_index=True)
+        if not self.weighted:
+            res["at_risk"] = res["at_risk"].astype(np.int64)
+            res["events"] = res["events"].astype(np.int64)
+        return res
 
     def plot(self, ax=None, *, ci: bool = True):
         """Step curves of the cumulative hazard with confidence bands; returns the axes."""
         ax = get_ax(ax)
-        codes = np.repeat(np.arange(len(self.levels)), [g.rt.time.size for g in self._groups])
-        for i, level in enumerate(self.levels):
-            part = self.table[codes == i]
+        for level, _, part in self._parts():
             show = ci and self.conf_type != "none"
             label = None if self.group_column is None else f"{self.group_column}={level}"
             step_curve(ax, part["time"].to_numpy(), part["cumhaz"].to_numpy(), start=0.0,

@@ -6,8 +6,8 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
+from .._kernel import get_ax
 from ._common import group_indices, prepare
-from ._plotting import get_ax
 
 __all__ = ["LogrankResult", "logrank"]
 

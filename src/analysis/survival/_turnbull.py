@@ -14,7 +14,6 @@ convergence. Conventions, formulas and sources: ``docs/aft-turnbull.md``.
 
 from __future__ import annotations
 
-import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -22,11 +21,12 @@ import numpy as np
 import pandas as pd
 from scipy import sparse
 
+from .._kernel import ConvergenceWarning, check_conf_level, get_ax, renamed_arguments
 from ..problems import DataValidationError, ValidationReport
-from ._aft_data import bound_values, check_columns, interval_status, missing_problem, numeric_values, weight_values
+from ._aft_data import bound_values, check_columns, interval_status, missing_problem, weight_values
 from ._aft_fit import EXACT, INTERVAL, LEFT, RIGHT
-from ._common import Grouping, check_conf_level
-from ._plotting import get_ax, step_curve
+from ._common import Grouping, warn_caller
+from ._plotting import step_curve
 
 __all__ = ["TurnbullResult", "turnbull"]
 
@@ -120,7 +120,7 @@ class EMResult:
 
 
 def npmle(a: np.ndarray, b: np.ndarray, W: np.ndarray, m: int, *, tol: float = 1e-10,
-          maxiter: int = 100_000) -> EMResult:
+          max_iter: int = 100_000) -> EMResult:
     """Self-consistency (EM) iterations of Turnbull (1976), accelerated by SQUAREM.
 
     Each observation i allows the support points a_i <= j < b_i. With masses p, the
@@ -171,7 +171,7 @@ def npmle(a: np.ndarray, b: np.ndarray, W: np.ndarray, m: int, *, tol: float = 1
     with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
         ll = loglik(p, np.arange(B))
         active = np.arange(B)
-        while active.size and steps < maxiter:
+        while active.size and steps < max_iter:
             pa = p[active]
             p1, _ = em(pa, active)
             p2, _ = em(p1, active)
@@ -230,12 +230,13 @@ class TurnbullResult:
     ----------
     table : pandas.DataFrame
         One row per candidate Turnbull interval (finite ones) per group: ``group, time,
-        left, right, mass, survival, ci_lower, ci_upper``. The probability ``mass`` of the
+        left, right, mass, survival, se, ci_lower, ci_upper``. The probability ``mass`` of the
         interval (``left``, ``right``] (a single time when left == right) is drawn at
         ``time``, its midpoint, as R's survfit draws it; ``survival`` is S just after
         ``time``. Inside an interval with positive mass S(t) is not identified by the data
-        (only its values at the interval's ends are). Intervals are bootstrap percentile
-        intervals (``ci_method``), NaN with ``n_boot=0``.
+        (only its values at the interval's ends are). ``se`` is the bootstrap standard
+        deviation of S and the intervals are bootstrap percentile intervals
+        (``ci_method``); both NaN with ``n_boot=0``.
     median : pandas.DataFrame
         ``group, n, median, left, right, ci_lower, ci_upper``: the first ``time`` at which
         S <= 0.5, the Turnbull interval it stands for, and a bootstrap percentile interval.
@@ -274,11 +275,18 @@ class TurnbullResult:
         lo, hi = np.quantile(boot_s, [alpha / 2.0, 1.0 - alpha / 2.0], axis=0)
         return lo, hi
 
+    @staticmethod
+    def _se(boot_s: np.ndarray | None, m: int) -> np.ndarray:
+        if boot_s is None or boot_s.shape[0] < 2:
+            return np.full(m, np.nan)
+        return np.std(boot_s, axis=0, ddof=1)
+
     def _make_table(self) -> pd.DataFrame:
         parts = []
         for g in self._groups:
             fin = np.isfinite(g.sup.time)
-            lo, hi = self._limits(g.boot_surv(), g.sup.time.size)
+            bs = g.boot_surv()
+            lo, hi = self._limits(bs, g.sup.time.size)
             parts.append(pd.DataFrame({
                 "group": [g.level] * int(fin.sum()),
                 "time": g.sup.time[fin],
@@ -286,6 +294,7 @@ class TurnbullResult:
                 "right": g.sup.right[fin],
                 "mass": g.p[fin],
                 "survival": g.surv[fin],
+                "se": self._se(bs, g.sup.time.size)[fin],
                 "ci_lower": lo[fin],
                 "ci_upper": hi[fin],
             }))
@@ -303,7 +312,8 @@ class TurnbullResult:
         Returns
         -------
         pandas.DataFrame
-            ``group, time, survival, ci_lower, ci_upper, identified``.
+            ``group, time, survival, se, ci_lower, ci_upper, identified`` (``se`` the
+            bootstrap standard deviation of S(t)).
         """
         req = np.sort(np.atleast_1d(np.asarray(times, dtype=float)))
         parts = []
@@ -313,10 +323,11 @@ class TurnbullResult:
             S = np.concatenate([[1.0], g.surv])[k]
             bs = g.boot_surv()
             if bs is None:
-                lo = hi = np.full(req.size, np.nan)
+                lo = hi = se = np.full(req.size, np.nan)
             else:
                 bsk = np.concatenate([np.ones((bs.shape[0], 1)), bs], axis=1)[:, k]
                 lo, hi = self._limits(bsk, req.size)
+                se = self._se(bsk, req.size)
             heavy = g.p > 1e-8
             lft, rgt = g.sup.left[heavy], g.sup.right[heavy]  # disjoint, sorted by left end
             j = np.searchsorted(lft, req, side="left") - 1     # last interval with left < t
@@ -326,6 +337,7 @@ class TurnbullResult:
                 "group": [g.level] * req.size,
                 "time": req,
                 "survival": np.where(beyond, np.nan, S),
+                "se": np.where(beyond, np.nan, se),
                 "ci_lower": np.where(beyond, np.nan, lo),
                 "ci_upper": np.where(beyond, np.nan, hi),
                 "identified": ~inside & ~beyond,
@@ -407,6 +419,7 @@ class TurnbullResult:
 # ----------------------------------------------------------------------------------------
 # the function
 # ----------------------------------------------------------------------------------------
+@renamed_arguments(maxiter="max_iter")
 def turnbull(
     data: pd.DataFrame,
     lower: str,
@@ -418,7 +431,7 @@ def turnbull(
     n_boot: int = 500,
     seed: int | None = DEFAULT_SEED,
     tol: float = 1e-10,
-    maxiter: int = 100_000,
+    max_iter: int = 100_000,
     dropna: bool = False,
 ) -> TurnbullResult:
     """Turnbull's NPMLE of the survival curve of interval-censored times.
@@ -449,8 +462,10 @@ def turnbull(
     seed : int or None, default 20240601
         Seed of the bootstrap (``numpy.random.default_rng``), fixed by default so that the
         intervals are the same on every run.
-    tol, maxiter : float, int
-        Convergence: the largest change of S(t) over an accelerated EM cycle below ``tol``.
+    tol, max_iter : float, int
+        Convergence: the largest change of S(t) over an accelerated EM cycle below ``tol``,
+        within ``max_iter`` EM steps (``maxiter`` is the name of the previous release,
+        deprecated); a group that does not converge gets a ``ConvergenceWarning``.
     dropna : bool, default False
         Rows with missing bounds (both NaN), weight or group raise an error unless
         ``dropna=True``, which drops them and counts them in ``n_dropped``.
@@ -519,20 +534,19 @@ def turnbull(
     groups = []
     for code, level in enumerate(grouping.levels):
         idx = np.flatnonzero(grouping.codes == code)
-        groups.append(_fit_group(level, status[idx], t1[idx], t2[idx], wk[idx], n_boot, rng, tol, maxiter))
+        groups.append(_fit_group(level, status[idx], t1[idx], t2[idx], wk[idx], n_boot, rng, tol, max_iter))
     late = [str(g.level) for g in groups if not g.em.converged[0]]
     if late:
-        warnings.warn(
-            f"turnbull: the EM iterations did not reach tol={tol} within maxiter={maxiter} for group(s) "
-            f"{', '.join(late)}; raise maxiter",
-            RuntimeWarning,
-            stacklevel=2,
+        warn_caller(
+            f"turnbull: the EM iterations did not reach tol={tol} within max_iter={max_iter} for group(s) "
+            f"{', '.join(late)}; raise max_iter",
+            ConvergenceWarning,
         )
     return TurnbullResult(groups, group_column=group, conf_level=conf_level, n_boot=n_boot, seed=seed,
                           n_dropped=n_dropped, tol=tol)
 
 
-def _fit_group(level, status, t1, t2, w, n_boot, rng, tol, maxiter) -> _Group:
+def _fit_group(level, status, t1, t2, w, n_boot, rng, tol, max_iter) -> _Group:
     sup = build_support(status, t1, t2)
     a, b = membership(sup, status, t1, t2)
     m = sup.time.size
@@ -541,14 +555,14 @@ def _fit_group(level, status, t1, t2, w, n_boot, rng, tol, maxiter) -> _Group:
     uniq, inv = np.unique(key, return_inverse=True)
     ua, ub = uniq // (m + 1), uniq % (m + 1)
     wu = np.bincount(inv, weights=w, minlength=uniq.size)
-    est = npmle(ua, ub, wu[None, :], m, tol=tol, maxiter=maxiter)
+    est = npmle(ua, ub, wu[None, :], m, tol=tol, max_iter=max_iter)
     boot = None
     if n_boot > 0:
         n = status.size
         counts = rng.multinomial(n, np.full(n, 1.0 / n), size=n_boot)  # (n_boot, n)
         onehot = sparse.csr_matrix((w, (np.arange(n), inv)), shape=(n, uniq.size))
         Wb = np.asarray((onehot.T @ counts.T).T)
-        boot = npmle(ua, ub, Wb, m, tol=max(tol, 1e-8), maxiter=maxiter).p
+        boot = npmle(ua, ub, Wb, m, tol=max(tol, 1e-8), max_iter=max_iter).p
     finite = np.concatenate([t1[np.isfinite(t1)], t2[np.isfinite(t2)]])
     last = float(finite.max()) if finite.size else 0.0
     return _Group(level, int(status.size), float(w.sum()), sup, est.p[0], boot, last, est)

@@ -4,221 +4,140 @@ Efron and Breslow ties, strata, case weights, delayed entry / counting-process d
 ``(entry, duration]`` and cluster-robust (grouped dfbeta sandwich) variance, in any
 combination; tests, proportional-hazards test (``cox.zph``), predicted survival curves
 (``survfit.coxph``) and baseline hazard (``basehaz``). See ``docs/cox.md`` for the
-formulas, conventions and their sources; the numerics are in ``_cox_engine.py``.
+formulas, conventions and their sources; the numerics are in ``_cox_engine.py``. The
+formula is read by the kernel's ``model_frame`` and the result follows the package's
+results convention (``docs/api.md``).
 """
 
 from __future__ import annotations
 
-import ast
-import warnings
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, ClassVar
 
 import numpy as np
 import pandas as pd
 from scipy import stats
 
-from ..problems import DataValidationError, ValidationReport
-from ._common import Grouping, check_choice, check_conf_level, prepare, z_value
+from .._kernel import (
+    ConvergenceWarning, ModelResult, capture_env, check_choice, check_conf_level, coef_table, coefficient_plot,
+    deprecated_name, design_for, get_ax, renamed_arguments, with_aliases, z_value,
+)
+from .._kernel.formula import ModelFrame
+from ._common import Grouping, slim_frame, survival_frame, survival_values, warn_caller
 from ._confint import CONF_TYPES, survival_confint
 from ._cox_engine import (
     EPS,
     ITER_MAX,
     TOLER_CHOL,
     TOLER_INF,
-    Problem,
     RiskSets,
+    Problem,
     newton_raphson,
     schoenfeld,
     score_residuals,
     survfit_curves,
     wald_test,
 )
-from ._plotting import get_ax
 
 __all__ = ["CoxResult", "CoxConvergenceWarning", "cox"]
 
 TIES = ("efron", "breslow")
-_ROWS_SHOWN = 5
 
+#: the name of the previous release: now the package's one warning class
+CoxConvergenceWarning = ConvergenceWarning
 
-class CoxConvergenceWarning(UserWarning):
-    """The Newton-Raphson iteration did not converge, or a coefficient may be infinite."""
-
-
-# ----------------------------------------------------------------------------------------
-# formula -> design matrix (patsy)
-# ----------------------------------------------------------------------------------------
-#: names a formula may use besides the data's columns (patsy adds C, I, Q, center, ...)
-_FORMULA_NAMES = {"np": np, "log": np.log, "exp": np.exp, "sqrt": np.sqrt, "abs": np.abs}
-_PATSY_BUILTINS = {
-    "C", "I", "Q", "center", "standardize", "scale", "bs", "cr", "cc", "te", "Treatment", "Sum",
-    "Helmert", "Poly", "Diff", "ContrastMatrix", "True", "False", "None",
-}
-
-
-def _parse_formula(formula: str):
-    import patsy
-
-    if not isinstance(formula, str):
-        raise TypeError(f"formula must be a string such as 'rapamycin + age + C(route)', got {type(formula).__name__}")
-    text = formula.strip()
-    if "~" in text:
-        lhs, _, rhs = text.partition("~")
-        if lhs.strip():
-            raise ValueError(
-                f"formula {formula!r}: give only the right-hand side (the covariates); the survival "
-                "outcome is given by duration=, event= (and entry=)"
-            )
-        text = rhs.strip()
-    if not text:
-        text = "1"
-    try:
-        desc = patsy.ModelDesc.from_formula(text)
-    except patsy.PatsyError as err:
-        raise ValueError(f"formula {formula!r} could not be parsed: {err}") from None
-    terms = [t for t in desc.rhs_termlist if t != patsy.INTERCEPT]
-    return patsy.ModelDesc([], [patsy.INTERCEPT, *terms]), terms
-
-
-def _factor_variables(code: str) -> list[str]:
-    """Names a patsy factor's code refers to (``Q("a.b")`` counts as ``a.b``)."""
-    try:
-        tree = ast.parse(code.strip(), mode="eval")
-    except SyntaxError:
-        return []
-    skip: set[int] = set()
-    names: list[str] = []
-    for node in ast.walk(tree):
-        if isinstance(node, ast.Call):
-            skip.add(id(node.func))
-            if isinstance(node.func, ast.Name) and node.func.id == "Q" and node.args:
-                arg = node.args[0]
-                if isinstance(arg, ast.Constant) and isinstance(arg.value, str):
-                    names.append(arg.value)
-        elif isinstance(node, ast.Attribute):
-            skip.add(id(node.value))
-    for node in ast.walk(tree):
-        if isinstance(node, ast.Name) and id(node) not in skip:
-            names.append(node.id)
-    return names
-
-
-def _formula_columns(terms, columns: pd.Index) -> tuple[list[str], list[str]]:
-    """(columns used, names that are neither a column nor a known function)."""
-    used: list[str] = []
-    unknown: list[str] = []
-    for term in terms:
-        for factor in term.factors:
-            for name in _factor_variables(factor.name()):
-                if name in columns:
-                    if name not in used:
-                        used.append(name)
-                elif name not in _FORMULA_NAMES and name not in _PATSY_BUILTINS and name not in unknown:
-                    unknown.append(name)
-    return used, unknown
-
-
-def _patsy_ready(frame: pd.DataFrame) -> pd.DataFrame:
-    """Columns patsy can read: nullable booleans, integers and floats as numpy dtypes."""
-    out = {}
-    for col in frame.columns:
-        s = frame[col]
-        dt = s.dtype
-        if isinstance(dt, pd.BooleanDtype):
-            out[col] = s.to_numpy(dtype=bool)
-        elif isinstance(dt, pd.api.extensions.ExtensionDtype) and pd.api.types.is_numeric_dtype(dt):
-            out[col] = s.to_numpy(dtype=np.float64, na_value=np.nan)
-        elif isinstance(dt, pd.StringDtype):
-            out[col] = s.to_numpy(dtype=object)
-        else:
-            out[col] = s.to_numpy() if not isinstance(dt, pd.CategoricalDtype) else s.array
-    return pd.DataFrame(out, index=frame.index)
-
-
-def _eval_env():
-    import patsy
-
-    return patsy.EvalEnvironment([dict(_FORMULA_NAMES)])
-
-
-class _Design:
-    """Design matrix of a formula (no intercept column) and its term structure."""
-
-    def __init__(self, desc, frame: pd.DataFrame):
-        import patsy
-
-        try:
-            with np.errstate(all="ignore"):  # non-finite results are reported by the caller
-                dm = patsy.dmatrix(desc, frame, eval_env=_eval_env(), NA_action=patsy.NAAction(NA_types=[]),
-                                   return_type="matrix")
-        except patsy.PatsyError as err:
-            raise ValueError(f"formula could not be evaluated on the data: {err}") from None
-        info = dm.design_info
-        self.info = info
-        self.columns = list(info.column_names[1:])
-        self.X = np.asarray(dm, dtype=np.float64)[:, 1:]
-        self.terms: dict[str, list[int]] = {}
-        for name, sl in info.term_name_slices.items():
-            if name == "Intercept":
-                continue
-            self.terms[name] = list(range(sl.start - 1, sl.stop - 1))
-
-    def build(self, frame: pd.DataFrame) -> np.ndarray:
-        import patsy
-
-        (dm,) = patsy.build_design_matrices([self.info], _patsy_ready(frame), NA_action="raise",
-                                            return_type="matrix")
-        return np.asarray(dm, dtype=np.float64)[:, 1:]
-
+#: summary columns of the previous release -> their names now
+SUMMARY_ALIASES = {"hr": "ratio", "hr_lower": "ratio_lower", "hr_upper": "ratio_upper", "z": "statistic"}
+#: with a robust variance the old ``robust_se`` is the new ``se`` (the old ``se`` is ``naive_se``)
+ROBUST_SUMMARY_ALIASES = {**SUMMARY_ALIASES, "robust_se": "se"}
 
 # ----------------------------------------------------------------------------------------
 # result
 # ----------------------------------------------------------------------------------------
-class CoxResult:
-    """A fitted Cox proportional-hazards model.
+@dataclass(kw_only=True, eq=False, repr=False)
+class CoxResult(ModelResult):
+    """A fitted Cox proportional-hazards model (the results convention of ``docs/api.md``).
 
     Attributes
     ----------
     summary : pandas.DataFrame
-        One row per model column (patsy's names), as R's ``summary(coxph)``: ``coef``
-        (log hazard ratio), ``se`` (model-based), ``robust_se`` (only with a robust
-        variance), ``hr`` = exp(coef), ``hr_lower``, ``hr_upper``, ``z``, ``p_value``.
-        Intervals, z and p use the robust standard error when there is one, as R does.
-        A column found redundant (collinear) has NaN, as R's NA.
+        One row per model column (patsy's names), as R's ``summary(coxph)``: ``coef`` (log
+        hazard ratio), ``se``, ``statistic`` (coef / se, a z statistic), ``p_value``,
+        ``ci_lower``, ``ci_upper`` (of coef), ``ratio`` = exp(coef) (the hazard ratio),
+        ``ratio_lower``, ``ratio_upper``; with a robust variance also ``naive_se`` (the
+        model-based standard error). ``se`` is the standard error the statistic and the
+        intervals use: the robust one when there is one (as R's ``summary(coxph)``), the
+        model-based one otherwise. A column found redundant (collinear) has NaN, as R's NA.
+    params : pandas.Series
+        ``summary["coef"]``.
+    cov, naive_cov : pandas.DataFrame
+        The variance matrix used (robust when ``robust``) and the model-based one.
     loglik : pandas.Series
         Log partial likelihood at 0 (``null``) and at the estimate (``model``).
     tests : pandas.DataFrame
         ``statistic, df, p_value`` of the ``likelihood_ratio``, ``wald`` and ``score``
         (log-rank) tests that all coefficients are 0, plus ``robust_score`` with a robust
         variance. The Wald test uses the robust variance when there is one (as R).
-    vcov, naive_vcov : pandas.DataFrame
-        The variance matrix used (robust when ``robust``) and the model-based one.
     means : pandas.Series
         R's ``fit$means``: the weighted column means (right-censored data) or the
         unweighted column means (with ``entry``); the reference of ``baseline_hazard()``.
-    n, n_events, n_dropped, n_clusters : int
-        Rows used, events among them, rows dropped for missing values (``dropna=True``)
-        and clusters of the robust variance (0 without).
+    n_obs, n_events, n_dropped, n_clusters : int
+        Rows used, events among them, rows dropped for missing values (``dropna=True``;
+        per column in ``dropped_by_column``) and clusters of the robust variance (0
+        without).
     iterations, converged : int, bool
         Newton-Raphson iterations and whether the log likelihood converged.
-    ties, robust, conf_level, strata_levels, terms
-        Settings used; ``terms`` maps each formula term to its model columns.
+    conf_level, formula, model : float, str, str
+        ``model`` is ``"cox"`` or the recurrent-interval helper that fitted it.
+    ties, robust, strata_levels, terms, columns
+        Settings used; ``terms`` maps each formula term to the positions of its model
+        columns, ``columns`` lists the model columns.
+
+    The names of the previous release (attributes in ``_renamed`` and ``hazard_ratios``;
+    summary columns in ``SUMMARY_ALIASES`` and, for a robust fit, ``ROBUST_SUMMARY_ALIASES``)
+    still work for one release, with a ``DeprecationWarning``; see ``docs/cox.md``.
     """
 
-    def __init__(self, **kw):
-        self.__dict__.update(kw)
-        self._concordance: pd.Series | None = None
+    loglik: pd.Series
+    tests: pd.DataFrame
+    naive_cov: pd.DataFrame
+    means: pd.Series
+    columns: list[str] = field(default_factory=list)
+    terms: dict[str, list[int]] = field(default_factory=dict)
+    model: str = "cox"
+    n_events: int = 0
+    dropped_by_column: dict[str, int] = field(default_factory=dict)
+    n_clusters: int = 0
+    iterations: int = 0
+    ties: str = "efron"
+    robust: bool = False
+    strata_columns: list[str] = field(default_factory=list)
+    strata_levels: list = field(default_factory=list)
+    cluster_column: str | None = None
+    weights_column: str | None = None
+    entry_column: str | None = None
+    duration_column: str | None = None
+    event_column: str | None = None
+    # what predictions, residuals and the proportional-hazards test need
+    _frame: ModelFrame | None = None
+    _problem: Any = None
+    _beta_work: np.ndarray | None = None
+    _scale: np.ndarray | None = None
+    _center: np.ndarray | None = None
+    _data: dict = field(default_factory=dict)
+    _curve_cache: Any = None
+    _concordance: pd.Series | None = None
+
+    _renamed: ClassVar[dict[str, str]] = {"n": "n_obs", "vcov": "cov", "naive_vcov": "naive_cov", "coef": "params"}
+    _ratio_label: ClassVar[str] = "hazard ratio"
 
     # -- basic tables ----------------------------------------------------------------------
     @property
-    def coef(self) -> pd.Series:
-        """The log hazard ratios."""
-        return self.summary["coef"]
-
-    @property
     def hazard_ratios(self) -> pd.Series:
-        """exp(coef)."""
-        return self.summary["hr"]
+        """Deprecated: ``summary["ratio"]``."""
+        deprecated_name("hazard_ratios", 'summary["ratio"]', where="CoxResult")
+        return self.summary["ratio"]
 
     @property
     def concordance(self) -> pd.Series:
@@ -242,7 +161,7 @@ class CoxResult:
         """R's ``fit$linear.predictors``: X beta - sum(means * beta)."""
         b = self._beta_filled()
         if b.size == 0:
-            return np.zeros(self.n)
+            return np.zeros(self.n_obs)
         return self._data["Xc"] @ b + float(np.dot(self._center - self.means.to_numpy(), b))
 
     # -- prediction ----------------------------------------------------------------------
@@ -256,16 +175,7 @@ class CoxResult:
             raise TypeError("profiles must be a DataFrame (one row per covariate profile) or a dict of values")
         if len(profiles) == 0:
             raise ValueError("profiles has no rows")
-        needed = [c for c in self._formula_vars if c not in profiles.columns]
-        if needed:
-            raise ValueError(f"profiles lacks the formula column(s) {needed}; it has {list(profiles.columns)}")
-        if self._design is None:
-            X2 = np.zeros((len(profiles), 0))
-        else:
-            try:
-                X2 = self._design.build(profiles[self._formula_vars])
-            except Exception as err:  # patsy errors for unknown levels or missing values
-                raise ValueError(f"profiles could not be turned into model columns: {err}") from None
+        X2 = np.ascontiguousarray(design_for(self._frame, profiles).to_numpy(dtype=float))
         return X2, profiles.index, profiles
 
     def predict(self, data: pd.DataFrame, *, type: str = "lp") -> pd.Series:
@@ -283,7 +193,7 @@ class CoxResult:
         if self._curve_cache is None:
             d = self._data
             b = self._beta_filled()
-            eta = d["Xc"] @ b if b.size else np.zeros(self.n)
+            eta = d["Xc"] @ b if b.size else np.zeros(self.n_obs)
             self._curve_cache = survfit_curves(d["Xc"], d["w"], eta, d["stop"], d["event"], d["entry"], d["strata"],
                                                max(len(self.strata_levels), 1), self.ties == "efron")
         return self._curve_cache
@@ -301,7 +211,7 @@ class CoxResult:
         The baseline cumulative hazard is the Breslow estimator with ``ties="breslow"`` and
         its Efron analogue with ``ties="efron"`` (R's default ``ctype``); S(t) = exp(-H(t))
         (``stype=2``). ``se`` is the standard error of H(t) (= of log S(t)), including the
-        uncertainty of the coefficients through ``vcov`` (robust when ``robust``), as R's
+        uncertainty of the coefficients through ``cov`` (robust when ``robust``), as R's
         ``std.err``.
 
         Parameters
@@ -344,7 +254,7 @@ class CoxResult:
         X2, index, prof = self._profile_design(profiles)
         cv = self._curves()
         b = self._beta_filled()
-        V = np.nan_to_num(self.vcov.to_numpy()) if b.size else np.zeros((0, 0))
+        V = np.nan_to_num(self.cov.to_numpy()) if b.size else np.zeros((0, 0))
         x2c = X2 - self._center if b.size else X2
         lp2 = x2c @ b if b.size else np.zeros(len(index))
         risk2 = np.exp(lp2)
@@ -448,7 +358,7 @@ class CoxResult:
             return pd.DataFrame(res, index=self._data["index"][self._problem.rs.event_rows], columns=self.columns)
         U = score_residuals(self._problem, self._beta_work) / scale
         if type == "dfbeta":
-            U = (self._data["w"][:, None] * U) @ np.nan_to_num(self.naive_vcov.to_numpy())
+            U = (self._data["w"][:, None] * U) @ np.nan_to_num(self.naive_cov.to_numpy())
         return pd.DataFrame(U, index=self._data["index"], columns=self.columns)
 
     # -- proportional hazards ----------------------------------------------------------------
@@ -467,7 +377,14 @@ class CoxResult:
 
     # -- plot ----------------------------------------------------------------------------
     def plot(self, ax=None, *, columns: Sequence[str] | None = None):
-        """Forest plot: hazard ratio and interval per column on a log scale, line at 1.
+        """Forest plot: hazard ratio and interval per model column on a log scale, line at 1.
+
+        Parameters
+        ----------
+        ax : matplotlib.axes.Axes, optional
+            Axes to draw on (default: the current axes).
+        columns : sequence of str, optional
+            The model columns to draw (default: all with a finite estimate).
 
         Returns
         -------
@@ -475,26 +392,15 @@ class CoxResult:
         """
         ax = get_ax(ax)
         s = self.summary if columns is None else self.summary.loc[list(columns)]
-        s = s[np.isfinite(s["hr"])]
-        y = np.arange(len(s))[::-1]
-        lo = s["hr"] - s["hr_lower"]
-        hi = s["hr_upper"] - s["hr"]
-        ax.errorbar(s["hr"], y, xerr=[lo, hi], fmt="s", color="black", ecolor="black", capsize=3, markersize=5)
-        ax.axvline(1.0, color="grey", linestyle="--", linewidth=1)
-        ax.set_xscale("log")
-        ax.set_yticks(y)
-        ax.set_yticklabels(list(s.index))
         kind = "robust " if self.robust else ""
-        ax.set_xlabel(f"hazard ratio ({100 * self.conf_level:g}% {kind}interval)")
-        ax.set_ylim(-0.7, len(s) - 0.3)
-        return ax
+        return coefficient_plot(ax, s, xlabel=f"{self._ratio_label} ({100 * self.conf_level:g}% {kind}interval)")
 
     def __repr__(self) -> str:
         tests = self.tests.round(4).to_string() if len(self.tests) else ""
         return (
-            f"CoxResult(n={self.n}, events={self.n_events}, ties={self.ties!r}, robust={self.robust}, "
+            f"CoxResult(n_obs={self.n_obs}, events={self.n_events}, ties={self.ties!r}, robust={self.robust}, "
             f"strata={len(self.strata_levels) or None}, clusters={self.n_clusters or None}, "
-            f"converged={self.converged})\n{self.summary.round(4).to_string()}\n{tests}"
+            f"converged={self.converged})\n{pd.DataFrame(self.summary).round(4).to_string()}\n{tests}"
         )
 
 
@@ -543,28 +449,10 @@ def _strata_grouping(frame: pd.DataFrame, columns: list[str]) -> tuple[np.ndarra
     return inv.reshape(-1).astype(np.intp), levels
 
 
-def _missing_problems(report, table, frame, columns, role, dropna) -> np.ndarray:
-    miss_any = np.zeros(len(frame), dtype=bool)
-    for col in columns:
-        miss = frame[col].isna().to_numpy()
-        k = int(miss.sum())
-        if k:
-            miss_any |= miss
-            if not dropna:
-                rows = np.flatnonzero(miss)[:_ROWS_SHOWN] + 1
-                more = ", ..." if k > _ROWS_SHOWN else ""
-                report.add_table_problem(
-                    table,
-                    f"{k} row(s) have a missing {role} value (row {', '.join(map(str, rows))}{more}); "
-                    "pass dropna=True to drop them (the result then records how many rows were dropped)",
-                    column=str(col),
-                )
-    return miss_any
-
-
 # ----------------------------------------------------------------------------------------
 # the estimator
 # ----------------------------------------------------------------------------------------
+@renamed_arguments(eps="tol")
 def cox(
     formula: str,
     data: pd.DataFrame,
@@ -580,7 +468,7 @@ def cox(
     conf_level: float = 0.95,
     dropna: bool = False,
     max_iter: int = ITER_MAX,
-    eps: float = EPS,
+    tol: float = EPS,
     toler_chol: float = TOLER_CHOL,
     table: str = "data",
 ) -> CoxResult:
@@ -595,9 +483,11 @@ def cox(
     Parameters
     ----------
     formula : str
-        Right-hand side in patsy syntax, e.g. ``"rapamycin + age + C(route)"``;
-        interactions (``a:b``, ``a*b``), ``C()``, ``I()``, ``Q("odd name")`` and ``np.``,
-        ``log``, ``exp``, ``sqrt`` functions are allowed. No intercept column is made; a
+        Right-hand side in patsy syntax, e.g. ``"rapamycin + age + C(route)"`` or
+        ``"~ rapamycin"``, read by the kernel's ``model_frame`` (``docs/api.md``):
+        interactions (``a:b``, ``a*b``), ``C()``, ``I()``, ``Q("odd name")`` (a column
+        named like a Python keyword: ``Q("lambda")``), ``np.``, ``log``, ``exp``, ``sqrt``,
+        ``abs`` and names of the caller's namespace. No intercept column is made; a
         categorical gets treatment coding against its first level (sorted values, or the
         Categorical order), and the model columns keep patsy's names
         (``C(route)[T.iv]``, ``drug_rapamycin[T.True]``). ``"1"`` fits no covariates.
@@ -625,10 +515,14 @@ def cox(
     conf_level : float, default 0.95
         Coverage of the hazard-ratio intervals.
     dropna : bool, default False
-        Missing values in any column used are an error saying how many rows and which
-        column; ``dropna=True`` drops those rows and counts them in ``n_dropped``.
-    max_iter, eps, toler_chol : int, float, float
-        R's ``coxph.control(iter.max=20, eps=1e-9, toler.chol=.Machine$double.eps^.75)``.
+        Missing values in any column used (formula, duration, event, entry, weights,
+        strata, cluster) are an error saying which column, how many rows and the first of
+        them; ``dropna=True`` drops those rows and counts them in ``n_dropped``.
+    max_iter, tol, toler_chol : int, float, float
+        R's ``coxph.control(iter.max=20, eps=1e-9, toler.chol=.Machine$double.eps^.75)``:
+        at most ``max_iter`` Newton-Raphson iterations, converged when the relative change
+        of the log likelihood is at most ``tol`` (``eps`` is the name of the previous
+        release, deprecated).
     table : str, default "data"
         Name of the table in error messages.
 
@@ -644,93 +538,76 @@ def cox(
     ...                    "relapsed": [1, 1, 1, 0, 1, 0, 1, 0, 1, 1],
     ...                    "rapamycin": [0, 0, 0, 0, 1, 1, 1, 1, 0, 1]})
     >>> fit = cox("rapamycin", df, duration="days", event="relapsed")
-    >>> fit.summary[["coef", "hr", "se", "p_value"]].round(4)
-                 coef      hr      se  p_value
+    >>> fit.summary[["coef", "se", "ratio", "ratio_lower", "ratio_upper", "p_value"]].round(4)
+                 coef      se   ratio  ratio_lower  ratio_upper  p_value
     term
-    rapamycin -1.6464  0.1927  1.1245   0.1431
+    rapamycin -1.6464  1.1245  0.1927       0.0213       1.7463   0.1431
     >>> fit.tests.round(3)
                       statistic  df  p_value
     likelihood_ratio      2.747   1    0.097
     wald                  2.144   1    0.143
     score                 2.650   1    0.104
     """
+    return fit_cox(formula, data, duration=duration, event=event, entry=entry, strata=strata, cluster=cluster,
+                   weights=weights, ties=ties, robust=robust, conf_level=conf_level, dropna=dropna, max_iter=max_iter,
+                   tol=tol, toler_chol=toler_chol, table=table, env=capture_env(1))
+
+
+def fit_cox(
+    formula: str,
+    data: pd.DataFrame,
+    *,
+    duration: str,
+    event: str,
+    entry: str | None,
+    strata: str | Sequence[str] | None,
+    cluster: str | None,
+    weights: str | None,
+    ties: str,
+    robust: bool | None,
+    conf_level: float,
+    dropna: bool,
+    max_iter: int,
+    tol: float,
+    toler_chol: float,
+    table: str,
+    env,
+) -> CoxResult:
+    """:func:`cox` with the namespace for the formula's names given (``env``); the
+    recurrent-interval helpers call it with their caller's."""
     if not isinstance(data, pd.DataFrame):
         raise TypeError(f"data must be a pandas DataFrame, got {type(data).__name__}")
     check_choice("ties", ties, TIES)
     conf_level = check_conf_level(conf_level)
     strata_cols = _as_list(strata, "strata")
-    desc, terms = _parse_formula(formula)
-    report = ValidationReport(table)
-    used, unknown = _formula_columns(terms, data.columns)
-    for name in unknown:
-        report.add_table_problem(
-            table, f"formula refers to '{name}', which is not a column; columns are: "
-            f"{', '.join(map(str, data.columns[:30]))}", column=name)
-    for role, cols in (("strata", strata_cols), ("cluster", _as_list(cluster, "cluster"))):
-        for col in cols:
-            if col not in data.columns:
-                report.add_table_problem(
-                    table, f"{role} column not found; columns are: {', '.join(map(str, data.columns[:30]))}", column=col)
-    if not report.ok:
-        raise DataValidationError(report)
+    if cluster is not None and not isinstance(cluster, str):
+        raise TypeError(f"cluster must be a column name, got {type(cluster).__name__}")
+    roles = {"duration": duration, "event": event, "entry": entry, "weights": weights, "strata": strata_cols or None,
+             "cluster": cluster}
 
-    needed = list(dict.fromkeys([c for c in [duration, event, entry, weights, *used, *strata_cols, cluster]
-                                 if c is not None and c in data.columns]))
-    frame = data[needed].reset_index(drop=True)
-    miss = _missing_problems(report, table, frame, used, "covariate", dropna)
-    miss |= _missing_problems(report, table, frame, strata_cols, "strata", dropna)
-    if cluster is not None:
-        miss |= _missing_problems(report, table, frame, [cluster], "cluster", dropna)
-    try:
-        sd = prepare(frame, duration, event, entry=entry, weights=weights, dropna=dropna, table=table)
-    except DataValidationError as err:
-        err.report.extend(report)
-        raise DataValidationError(err.report) from None
-    if not report.ok:
-        raise DataValidationError(report)
-    pos = sd.index.to_numpy()
-    sub = ~miss[pos]
-    rows = pos[sub]
-    n_input = len(data)
-    if rows.size == 0:
-        raise ValueError(f"{table}: no rows left to analyse ({n_input} row(s) in, all dropped for missing values)")
-    dropped_by_column = dict(sd.dropped_by_column)
-    for col in [*used, *strata_cols, *([cluster] if cluster else [])]:
-        k = int(frame[col].isna().sum())
-        if k:
-            dropped_by_column[str(col)] = k
-    n_dropped = n_input - rows.size
-    stop = sd.time[sub]
-    ev = sd.event[sub]
-    ent = sd.entry[sub] if sd.entry is not None else None
-    w = sd.weights[sub] if sd.weights is not None else np.ones(rows.size)
-    integer_weights = sd.weights is None or bool(np.all(w == np.floor(w)))
+    def checks(report, frame, rows):
+        return survival_values(report, table, frame, duration=duration, event=event, entry=entry, weights=weights)
+
+    mf, vals = survival_frame(formula, data, roles=roles, intercept=False, dropna=dropna, table=table, env=env,
+                              checks=checks)
+    rows = mf.rows
+    stop = vals.time
+    ev = vals.event == 1.0
+    ent = vals.entry
+    w = vals.weights if vals.weights is not None else np.ones(rows.size)
+    integer_weights = vals.weights is None or bool(np.all(w == np.floor(w)))
     if not ev.any():
         raise ValueError(f"{table}: no events among the {rows.size} row(s) used; a Cox model needs at least one event")
 
-    # design
-    fsub = frame if rows.size == len(frame) else frame.iloc[rows]
-    design = None
-    if terms:
-        design = _Design(desc, _patsy_ready(fsub[used]))
-        X = design.X
-        bad = ~np.isfinite(X)
-        if bad.any():
-            r_idx, c_idx = np.nonzero(bad)
-            for j in np.unique(c_idx):
-                rr = r_idx[c_idx == j]
-                report.add_rows(table, design.columns[j], rows[rr], X[rr, j],
-                                "model column is not a finite number (check the formula's transforms)")
-            raise DataValidationError(report)
-        columns = design.columns
-    else:
-        X = np.zeros((rows.size, 0))
-        columns = []
+    # design (the kernel's model frame, no intercept column)
+    X = np.ascontiguousarray(mf.X.to_numpy(dtype=np.float64))  # row-major, as patsy gives it (same sums to the bit)
+    columns = [str(c) for c in mf.X.columns]
     p = X.shape[1]
 
-    # strata and clusters
+    # strata and clusters, from the table's own values (dtypes as given)
+    raw = data.iloc[rows] if (strata_cols or cluster is not None) else None
     if strata_cols:
-        s_codes, s_levels = _strata_grouping(fsub, strata_cols)
+        s_codes, s_levels = _strata_grouping(raw, strata_cols)
     else:
         s_codes, s_levels = None, []
     has_cluster = cluster is not None
@@ -743,18 +620,16 @@ def cox(
         robust = has_cluster or not integer_weights
     robust = bool(robust)
     if has_cluster and not robust:
-        warnings.warn("cluster given with robust=False: the cluster is ignored (as R's coxph)", UserWarning,
-                      stacklevel=2)
+        warn_caller("cluster given with robust=False: the cluster is ignored (as R's coxph)", UserWarning)
     if robust:
         if has_cluster:
-            cl_codes, cl_levels = pd.factorize(fsub[cluster].to_numpy(), sort=True)
+            cl_codes, cl_levels = pd.factorize(raw[cluster].to_numpy(), sort=True)
             n_clusters = len(cl_levels)
         else:
             cl_codes = np.arange(rows.size)
             n_clusters = rows.size
     else:
         cl_codes, n_clusters = None, 0
-
     # working design: centred by the weighted mean, scaled as R's coxfit6/agfit4
     center = (w @ X) / w.sum() if p else np.zeros(0)
     Xc = X - center
@@ -766,7 +641,7 @@ def cox(
     Xs = Xc * scale
     rs = RiskSets(stop, ev, ent, s_codes, max(len(s_levels), 1))
     prob = Problem(Xs, w, rs, ties == "efron")
-    nr = newton_raphson(prob, np.zeros(p), counting=ent is not None, max_iter=max_iter, eps=eps,
+    nr = newton_raphson(prob, np.zeros(p), counting=ent is not None, max_iter=max_iter, eps=tol,
                         toler_chol=toler_chol)
     beta = nr.beta * scale
     var = nr.var * np.outer(scale, scale)
@@ -776,24 +651,22 @@ def cox(
     u_final = nr.u / scale if p else nr.u
     if p and max_iter > 1:
         if not nr.converged:
-            warnings.warn("Ran out of iterations and did not converge (max_iter="
-                          f"{max_iter}); the estimates are those of the last good step", CoxConvergenceWarning,
-                          stacklevel=2)
+            warn_caller("Ran out of iterations and did not converge (max_iter="
+                        f"{max_iter}); the estimates are those of the last good step", ConvergenceWarning)
         else:
             step = np.abs(u_final @ var)
             if ent is None:
-                infs = ~np.isfinite(u_final) | ((step > eps) & (step > TOLER_INF * np.abs(beta)))
+                infs = ~np.isfinite(u_final) | ((step > tol) & (step > TOLER_INF * np.abs(beta)))
             else:
                 infs = ~np.isfinite(u_final) | (step > TOLER_INF * (1 + np.abs(beta)))
             if infs.any():
                 names = ", ".join(columns[i] for i in np.flatnonzero(infs))
-                warnings.warn(f"Loglik converged before column(s) {names}; coefficient may be infinite",
-                              CoxConvergenceWarning, stacklevel=2)
+                warn_caller(f"Loglik converged before column(s) {names}; coefficient may be infinite",
+                            ConvergenceWarning)
     coef = np.where(singular, np.nan, beta)
     if singular.any():
-        warnings.warn("X matrix deemed to be singular; column(s) " + ", ".join(
-            columns[i] for i in np.flatnonzero(singular)) + " get NaN (collinear with the others)", UserWarning,
-            stacklevel=2)
+        warn_caller("X matrix deemed to be singular; column(s) " + ", ".join(
+            columns[i] for i in np.flatnonzero(singular)) + " get NaN (collinear with the others)", UserWarning)
 
     naive_var = var
     robust_var = None
@@ -812,24 +685,17 @@ def cox(
         rscore, _ = wald_test(B0.T @ B0, B0.sum(axis=0), toler_chol)
     used_var = robust_var if robust_var is not None else naive_var
 
-    # summary
-    z = z_value(conf_level)
-    se = np.sqrt(np.diag(naive_var)) if p else np.zeros(0)
-    se = np.where(singular, np.nan, se)
-    tab = {"coef": coef, "se": se}
+    # summary (the convention's columns; naive_se after them with a robust variance)
+    se_naive = np.where(singular, np.nan, np.sqrt(np.diag(naive_var))) if p else np.zeros(0)
     if robust_var is not None:
-        tab["robust_se"] = np.where(singular, np.nan, np.sqrt(np.diag(robust_var)))
-    use_se = tab.get("robust_se", se)
-    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
-        zz = coef / use_se
-        tab.update({
-            "hr": np.exp(coef),
-            "hr_lower": np.exp(coef - z * use_se),
-            "hr_upper": np.exp(coef + z * use_se),
-            "z": zz,
-            "p_value": stats.chi2.sf(zz**2, 1),
-        })
-    summary = pd.DataFrame(tab, index=pd.Index(columns, name="term"))
+        se_used = np.where(singular, np.nan, np.sqrt(np.diag(robust_var)))
+    else:
+        se_used = se_naive
+    with np.errstate(invalid="ignore", over="ignore"):
+        summary = coef_table(columns, coef, se_used, conf_level, ratio=True)
+    if robust_var is not None:
+        summary["naive_se"] = se_naive
+    summary = with_aliases(summary, ROBUST_SUMMARY_ALIASES if robust_var is not None else SUMMARY_ALIASES)
     ok = ~singular
     df_model = int(ok.sum())
     rows_t = {}
@@ -856,26 +722,26 @@ def cox(
     else:
         r_means = np.zeros(0)
     return CoxResult(
-        model="cox",
         summary=summary,
+        cov=pd.DataFrame(used_var, index=columns, columns=columns),
+        n_obs=int(rows.size),
+        n_dropped=int(mf.n_dropped),
+        conf_level=conf_level,
+        converged=bool(nr.converged),
+        formula=formula,
+        model="cox",
         loglik=pd.Series({"null": nr.loglik0, "model": nr.loglik}),
         tests=tests,
-        vcov=pd.DataFrame(used_var, index=columns, columns=columns),
-        naive_vcov=pd.DataFrame(naive_var, index=columns, columns=columns),
+        naive_cov=pd.DataFrame(naive_var, index=columns, columns=columns),
         means=pd.Series(r_means, index=columns, dtype=float),
         columns=columns,
-        terms=dict(design.terms) if design is not None else {},
-        formula=formula,
-        n=int(rows.size),
+        terms=dict(mf.terms),
         n_events=int(ev.sum()),
-        n_dropped=int(n_dropped),
-        dropped_by_column=dropped_by_column if n_dropped else {},
+        dropped_by_column=dict(mf.dropped_by_column),
         n_clusters=int(n_clusters) if robust else 0,
         iterations=int(nr.iterations),
-        converged=bool(nr.converged),
         ties=ties,
         robust=robust,
-        conf_level=conf_level,
         strata_columns=strata_cols,
         strata_levels=list(s_levels),
         cluster_column=cluster if robust else None,
@@ -883,13 +749,11 @@ def cox(
         entry_column=entry,
         duration_column=duration,
         event_column=event,
-        _design=design,
-        _formula_vars=used,
+        _frame=slim_frame(mf),
         _problem=prob,
         _beta_work=nr.beta,
         _scale=scale,
         _center=center,
-        _curve_cache=None,
         _data={"Xc": Xc, "w": w, "stop": stop, "event": ev, "entry": ent, "strata": s_codes,
-               "index": data.index[rows], "cluster": cl_codes},
+               "index": mf.data.index, "cluster": cl_codes},
     )

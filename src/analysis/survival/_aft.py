@@ -9,107 +9,70 @@ normal (``"lognormal"``) or logistic (``"loglogistic"``), to right-censored data
 (``duration``, ``event``) or to interval-censored data (``lower``, ``upper``, R's
 ``Surv(lower, upper, type = "interval2")``). exp(beta_j) is the *time ratio*
 (acceleration factor): the factor by which a unit of covariate j multiplies every quantile
-of the time to event. Conventions, formulas and sources: ``docs/aft-turnbull.md``.
+of the time to event. The formula is read by the kernel's ``model_frame`` and the result
+follows the package's results convention (``docs/api.md``). Conventions, formulas and
+sources: ``docs/aft-turnbull.md``.
 """
 
 from __future__ import annotations
 
-import warnings
 from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any, ClassVar
 
 import numpy as np
 import pandas as pd
 from scipy import stats
 
-from ..problems import DataValidationError, ValidationReport
-from ._aft_data import (
-    STATUS_NAMES,
-    bound_values,
-    check_columns,
-    formula_variables,
-    interval_status,
-    missing_problem,
-    numeric_values,
-    weight_values,
+from .._kernel import (
+    ConvergenceWarning, ModelResult, capture_env, check_choice, check_conf_level, coef_table, design_for, get_ax,
+    renamed_arguments, with_aliases, z_value,
 )
+from .._kernel.formula import ModelFrame
+from ..problems import DataValidationError, ValidationReport
+from ._aft_data import STATUS_NAMES, bound_values, check_columns, interval_status, missing_problem
 from ._aft_fit import DISTRIBUTIONS, EXACT, INTERVAL, LEFT, RIGHT, fit_survreg
-from ._common import _event, check_choice, check_conf_level, z_value
-from ._plotting import get_ax, step_curve
+from ._common import slim_frame, survival_frame, survival_values, warn_caller
+from ._plotting import step_curve
 
 __all__ = ["AFTResult", "AFTConvergenceWarning", "aft"]
 
 DISTS = tuple(DISTRIBUTIONS)
 _SCALE = "Log(scale)"
-_INTERCEPT = "(Intercept)"
+_INTERCEPT = "Intercept"
 
+#: the name of the previous release: now the package's one warning class
+AFTConvergenceWarning = ConvergenceWarning
 
-class AFTConvergenceWarning(UserWarning):
-    """The Newton-Raphson iterations stopped at ``maxiter`` before converging."""
-
-
-# ----------------------------------------------------------------------------------------
-# the formula
-# ----------------------------------------------------------------------------------------
-def _rhs(formula: str) -> str:
-    if not isinstance(formula, str):
-        raise TypeError(f"formula must be a string such as '~ age + C(route)', got {type(formula).__name__}")
-    text = formula.strip()
-    if "~" in text:
-        lhs, rhs = text.split("~", 1)
-        if lhs.strip():
-            raise ValueError(
-                f"formula {formula!r}: give only the right-hand side (e.g. '~ age + C(route)'); the response "
-                "is given by duration=/event= (right-censored) or lower=/upper= (interval-censored)"
-            )
-        text = rhs.strip()
-    return text or "1"
-
-
-def _patsy():
-    import patsy
-
-    return patsy
-
-
-def _factor_codes(rhs: str) -> list[str]:
-    patsy = _patsy()
-    try:
-        desc = patsy.ModelDesc.from_formula(rhs)
-    except patsy.PatsyError as err:
-        raise ValueError(f"formula '~ {rhs}' cannot be parsed: {err}") from None
-    codes = []
-    for term in desc.rhs_termlist:
-        for factor in term.factors:
-            code = getattr(factor, "code", None)
-            if code is not None:
-                codes.append(code)
-    return codes
-
-
-def _r_name(name: str) -> str:
-    return _INTERCEPT if name == "Intercept" else name
+#: summary columns of the previous release -> their names now
+SUMMARY_ALIASES = {"z": "statistic", "time_ratio": "ratio", "time_ratio_lower": "ratio_lower",
+                   "time_ratio_upper": "ratio_upper"}
+#: columns of ``hazard_ratios()`` of the previous release -> their names now (its old
+#: ``ci_lower``/``ci_upper`` were the limits of the hazard ratio: now ``ratio_lower``/``ratio_upper``)
+HR_ALIASES = {"hr": "ratio", "log_hr": "coef", "z": "statistic"}
 
 
 # ----------------------------------------------------------------------------------------
 # the result
 # ----------------------------------------------------------------------------------------
-class AFTResult:
-    """A fitted accelerated failure time model.
+@dataclass(kw_only=True, eq=False, repr=False)
+class AFTResult(ModelResult):
+    """A fitted accelerated failure time model (the results convention of ``docs/api.md``).
 
     Attributes
     ----------
     summary : pandas.DataFrame
-        Indexed by term (``"(Intercept)"``, the covariate columns as patsy names them, and
-        ``"Log(scale)"`` unless the scale is fixed): ``coef, se, z, p_value, ci_lower,
-        ci_upper, time_ratio, time_ratio_lower, time_ratio_upper``. The time ratio is
+        Indexed by term (``"Intercept"``, the covariate columns as patsy names them, and
+        ``"Log(scale)"`` unless the scale is fixed): ``coef, se, statistic, p_value,
+        ci_lower, ci_upper, ratio, ratio_lower, ratio_upper``. ``ratio`` is the time ratio
         exp(coef) with the interval exp(ci): the factor by which the term multiplies every
-        quantile of T. For ``(Intercept)`` exp(coef) is the time scale of the reference
+        quantile of T. For ``Intercept`` exp(coef) is the time scale of the reference
         profile (for the Weibull, its characteristic life in the time unit of the data);
-        for ``Log(scale)`` it is left empty.
+        for ``Log(scale)`` it is NaN.
     params : pandas.Series
-        All estimated parameters (beta and log sigma), as ``summary["coef"]``.
+        All estimated parameters (beta and log sigma), ``summary["coef"]``.
     coef : pandas.Series
-        The regression coefficients beta (R's ``coef(fit)``).
+        The regression coefficients beta only (R's ``coef(fit)``).
     cov : pandas.DataFrame
         Variance matrix of ``params`` (inverse observed information; R's ``vcov(fit)``).
     scale : float
@@ -121,65 +84,49 @@ class AFTResult:
     iterations : int
         Newton-Raphson iterations of the final fit (R's ``fit$iter``).
     converged : bool
-        False when ``maxiter`` was reached first (a warning is also issued).
+        False when ``max_iter`` was reached first (a ``ConvergenceWarning`` is also issued).
+    n_obs, n_dropped : int
+        Rows used, and rows dropped for missing values (``dropna=True``; per column in
+        ``dropped_by_column``).
     counts : dict
         ``n`` (rows used), ``exact``, ``right``, ``left``, ``interval`` (rows by type of
-        observation) and ``n_dropped`` (rows dropped for missing values with ``dropna``).
+        observation) and ``n_dropped``.
     dist, formula, conf_level, response : str, str, float, str
         ``response`` is ``"right"`` (duration/event) or ``"interval"`` (lower/upper).
+
+    The names of the previous release (``n``; summary columns ``z``, ``time_ratio``,
+    ``time_ratio_lower``, ``time_ratio_upper``; the term ``(Intercept)`` is now
+    ``Intercept``) work for one release where they can, with a ``DeprecationWarning``.
     """
 
-    def __init__(self, *, dist, formula, rhs, design_info, names, fit, conf_level, counts, n_dropped,
-                 response, columns, X, t1, t2, status, weights, logcorrect):
-        self.dist = dist.name
-        self._dist = dist
-        self.formula = formula
-        self._rhs = rhs
-        self._design_info = design_info
-        self.conf_level = conf_level
-        self.response = response
-        self._columns = columns
-        self._X, self._t1, self._t2, self._status, self._w = X, t1, t2, status, weights
-        self.iterations = int(fit.iterations)
-        self.converged = bool(fit.converged)
-        self.loglik = float(fit.loglik + logcorrect)
-        self.loglik_null = float(fit.loglik_null + logcorrect)
-        fixed = dist.fixed_scale is not None
-        self._fixed = fixed
-        pnames = list(names) + ([] if fixed else [_SCALE])
-        self.params = pd.Series(fit.coef, index=pnames, name="coef")
-        self.cov = pd.DataFrame(fit.var, index=pnames, columns=pnames)
-        self.coef = self.params.iloc[: len(names)].copy()
-        self.scale = float(dist.fixed_scale) if fixed else float(np.exp(fit.coef[-1]))
-        self.counts = dict(counts)
-        self.counts["n_dropped"] = int(n_dropped)
-        self.n_dropped = int(n_dropped)
-        self.summary = self._make_summary()
+    dist: str
+    scale: float
+    loglik: float
+    loglik_null: float
+    iterations: int = 0
+    counts: dict[str, int] = field(default_factory=dict)
+    response: str = "right"
+    dropped_by_column: dict[str, int] = field(default_factory=dict)
+    _dist: Any = None
+    _frame: ModelFrame | None = None
+    _X: np.ndarray | None = None
+    _t1: np.ndarray | None = None
+    _t2: np.ndarray | None = None
+    _status: np.ndarray | None = None
+    _w: np.ndarray | None = None
 
-    # ------------------------------------------------------------------------------------
-    def _make_summary(self) -> pd.DataFrame:
-        z = z_value(self.conf_level)
-        coef = self.params.to_numpy()
-        se = np.sqrt(np.diag(self.cov.to_numpy()))
-        with np.errstate(divide="ignore", invalid="ignore"):
-            zz = coef / se
-        lo, hi = coef - z * se, coef + z * se
-        is_scale = np.array([n == _SCALE for n in self.params.index])
-        tr = np.where(is_scale, np.nan, np.exp(coef))
-        return pd.DataFrame(
-            {
-                "coef": coef,
-                "se": se,
-                "z": zz,
-                "p_value": 2.0 * stats.norm.sf(np.abs(zz)),
-                "ci_lower": lo,
-                "ci_upper": hi,
-                "time_ratio": tr,
-                "time_ratio_lower": np.where(is_scale, np.nan, np.exp(lo)),
-                "time_ratio_upper": np.where(is_scale, np.nan, np.exp(hi)),
-            },
-            index=pd.Index(self.params.index, name="term"),
-        )
+    _renamed: ClassVar[dict[str, str]] = {"n": "n_obs", "vcov": "cov"}
+    _ratio_label: ClassVar[str] = "time ratio"
+
+    @property
+    def _fixed(self) -> bool:
+        return self._dist.fixed_scale is not None
+
+    @property
+    def coef(self) -> pd.Series:
+        """The regression coefficients beta (``params`` without ``Log(scale)``; R's ``coef(fit)``)."""
+        p = self.params
+        return p[p.index != _SCALE]
 
     @property
     def shape(self) -> float:
@@ -187,10 +134,6 @@ class AFTResult:
         if self.dist not in ("weibull", "exponential"):
             raise ValueError(f"shape is the Weibull shape 1/scale; this model is {self.dist!r}")
         return 1.0 / self.scale
-
-    @property
-    def n(self) -> int:
-        return int(self.counts["n"])
 
     @property
     def aic(self) -> float:
@@ -207,25 +150,13 @@ class AFTResult:
 
     # ------------------------------------------------------------------------------------
     def _design(self, profiles) -> tuple[pd.DataFrame, np.ndarray]:
-        patsy = _patsy()
         if isinstance(profiles, dict):
             profiles = pd.DataFrame(profiles)
         if not isinstance(profiles, pd.DataFrame):
             raise TypeError(f"profiles must be a DataFrame (one row per covariate profile), got {type(profiles).__name__}")
-        needed = formula_variables(_factor_codes(self._rhs), pd.Index(self._columns))
-        missing = [c for c in needed if c not in profiles.columns]
-        if missing:
-            raise ValueError(f"profiles lacks column(s) used by the formula: {', '.join(map(str, missing))}")
         frame = profiles.reset_index(drop=True)
-        na = frame[needed].isna().any(axis=1).to_numpy() if needed else np.zeros(len(frame), dtype=bool)
-        if na.any():
-            raise ValueError(f"profiles: row(s) {', '.join(map(str, np.flatnonzero(na)[:5] + 1))} have a missing "
-                             "value in a column used by the formula")
-        try:
-            (X,) = patsy.build_design_matrices([self._design_info], frame, NA_action="raise")
-        except patsy.PatsyError as err:
-            raise ValueError(f"profiles cannot be used with formula '~ {self._rhs}': {err}") from None
-        return frame, np.asarray(X, dtype=float)
+        X = np.ascontiguousarray(design_for(self._frame, frame).to_numpy(dtype=float))
+        return frame, X
 
     def _lp_var(self, X: np.ndarray, qq: float) -> tuple[np.ndarray, np.ndarray]:
         beta = self.coef.to_numpy()
@@ -337,18 +268,22 @@ class AFTResult:
         Returns
         -------
         pandas.DataFrame
-            Indexed by term: ``hr, log_hr, se, z, p_value, ci_lower, ci_upper``.
+            Indexed by term, the convention's columns: ``coef`` (log HR), ``se``,
+            ``statistic``, ``p_value``, ``ci_lower``, ``ci_upper`` (of log HR), ``ratio``
+            (the hazard ratio), ``ratio_lower``, ``ratio_upper``. (The previous release's
+            ``hr``, ``log_hr`` and ``z`` still answer, with a DeprecationWarning; its
+            ``ci_lower``/``ci_upper`` were the limits of the hazard ratio, now
+            ``ratio_lower``/``ratio_upper``.)
         """
         if self.dist not in ("weibull", "exponential"):
             raise ValueError(
                 f"hazard ratios need proportional hazards, which only the Weibull (and exponential) AFT model has; "
-                f"this model is {self.dist!r}: report time ratios (summary['time_ratio']) instead"
+                f"this model is {self.dist!r}: report time ratios (summary['ratio']) instead"
             )
         names = [n for n in self.coef.index if n != _INTERCEPT]
         V = self.cov.to_numpy()
-        z = z_value(self.conf_level)
-        rows = []
         p = len(self.coef)
+        log_hr, se = [], []
         for name in names:
             j = self.coef.index.get_loc(name)
             b = float(self.coef.iloc[j])
@@ -356,25 +291,25 @@ class AFTResult:
             g[j] = -1.0 / self.scale
             if not self._fixed:
                 g[p] = b / self.scale
-            log_hr = -b / self.scale
-            se = float(np.sqrt(g @ V @ g))
-            rows.append({"term": name, "hr": np.exp(log_hr), "log_hr": log_hr, "se": se, "z": log_hr / se,
-                         "p_value": 2.0 * stats.norm.sf(abs(log_hr / se)),
-                         "ci_lower": np.exp(log_hr - z * se), "ci_upper": np.exp(log_hr + z * se)})
-        cols = ["hr", "log_hr", "se", "z", "p_value", "ci_lower", "ci_upper"]
-        if not rows:
-            return pd.DataFrame(columns=cols, index=pd.Index([], name="term"))
-        return pd.DataFrame(rows).set_index("term")[cols]
+            log_hr.append(-b / self.scale)
+            se.append(float(np.sqrt(g @ V @ g)))
+        table = coef_table(names, np.array(log_hr), np.array(se), self.conf_level, ratio=True)
+        return with_aliases(table, HR_ALIASES)
 
     # ------------------------------------------------------------------------------------
-    def plot(self, ax=None, profiles: pd.DataFrame | None = None, *, times: Sequence[float] | None = None,
-             nonparametric: bool = True, labels: Sequence[str] | None = None):
-        """Fitted survival curves over the nonparametric estimate of the same data.
+    def plot(self, ax=None, profiles: pd.DataFrame | None = None, *, kind: str | None = None,
+             times: Sequence[float] | None = None, nonparametric: bool = True, labels: Sequence[str] | None = None):
+        """The time ratios with their intervals (``kind="estimates"``, the default, as every
+        model's ``plot``), or the fitted survival curves over the nonparametric estimate of
+        the same data (``kind="survival"``, the default when ``profiles``, ``times`` or
+        ``labels`` are given).
 
         Parameters
         ----------
         ax : matplotlib.axes.Axes, optional
             Axes to draw on (default: the current axes).
+        kind : {"estimates", "survival"}, optional
+            What to draw (see above).
         profiles : pandas.DataFrame, optional
             Draw S(t | x) for each row. Without profiles, the model's average survival over
             the rows fitted, mean_i S(t | x_i) (weighted), which is what the nonparametric
@@ -392,6 +327,11 @@ class AFTResult:
         -------
         matplotlib.axes.Axes
         """
+        if kind is None:
+            kind = "survival" if (profiles is not None or times is not None or labels is not None) else "estimates"
+        check_choice("kind", kind, ("estimates", "survival"))
+        if kind == "estimates":
+            return super().plot(ax)
         ax = get_ax(ax)
         finite = np.concatenate([self._t1[np.isfinite(self._t1)], self._t2[np.isfinite(self._t2)]])
         tmax = float(finite.max()) if finite.size else 1.0
@@ -405,7 +345,7 @@ class AFTResult:
         else:
             frame, X = self._design(profiles)
             S = self._surv_matrix(X, grid)
-            needed = formula_variables(_factor_codes(self._rhs), pd.Index(self._columns))
+            needed = self._frame.columns
             for i in range(len(frame)):
                 if labels is not None:
                     lab = labels[i]
@@ -421,7 +361,7 @@ class AFTResult:
 
     def _draw_nonparametric(self, ax) -> None:
         if self.response == "right":
-            from .kaplan_meier import kaplan_meier
+            from ._kaplan_meier import kaplan_meier
 
             df = pd.DataFrame({"t": self._t1, "e": self._status == EXACT, "w": self._w})
             km = kaplan_meier(df, "t", "e", weights="w", conf_type="none")
@@ -429,7 +369,7 @@ class AFTResult:
             step_curve(ax, tb["time"].to_numpy(), tb["survival"].to_numpy(), start=1.0, color="0.5",
                        label="Kaplan-Meier")
         else:
-            from .turnbull import turnbull
+            from ._turnbull import turnbull
 
             lo = np.where(self._status == LEFT, 0.0, self._t1)
             up = np.where(self._status == RIGHT, np.inf, np.where(self._status == INTERVAL, self._t2, self._t1))
@@ -439,15 +379,16 @@ class AFTResult:
                        label="Turnbull")
 
     def __repr__(self) -> str:
-        head = (f"AFTResult({self._dist.label} AFT, formula '~ {self._rhs}', n={self.n}, "
+        head = (f"AFTResult({self._dist.label} AFT, formula {self.formula!r}, n_obs={self.n_obs}, "
                 f"loglik={self.loglik:.4f}, scale={self.scale:.5g}, iterations={self.iterations}"
                 f"{'' if self.converged else ', NOT converged'})")
-        return head + "\n" + self.summary[["coef", "se", "p_value", "time_ratio"]].to_string()
+        return head + "\n" + pd.DataFrame(self.summary)[["coef", "se", "p_value", "ratio"]].to_string()
 
 
 # ----------------------------------------------------------------------------------------
 # the function
 # ----------------------------------------------------------------------------------------
+@renamed_arguments(maxiter="max_iter", rel_tolerance="tol")
 def aft(
     formula: str,
     data: pd.DataFrame,
@@ -460,27 +401,31 @@ def aft(
     weights: str | None = None,
     conf_level: float = 0.95,
     dropna: bool = False,
-    maxiter: int = 30,
-    rel_tolerance: float = 1e-9,
+    max_iter: int = 30,
+    tol: float = 1e-9,
+    table: str = "data",
 ) -> AFTResult:
     """Parametric accelerated failure time model, as R's ``survreg``.
 
     log T = x'beta + sigma W, with W standard extreme value (Weibull), normal (log-normal)
     or logistic (log-logistic); maximum likelihood by Newton-Raphson on (beta, log sigma)
     with analytic first and second derivatives, R's starting values, step halving and
-    convergence rule (relative change in the log-likelihood <= ``rel_tolerance``), so that
+    convergence rule (relative change in the log-likelihood <= ``tol``), so that
     coefficients, standard errors, scale, log-likelihoods and iteration counts agree with
-    ``survreg(Surv(...) ~ ..., dist = dist, control = survreg.control(maxiter,
-    rel.tolerance))``.
+    ``survreg(Surv(...) ~ ..., dist = dist, control = survreg.control(maxiter = max_iter,
+    rel.tolerance = tol))``.
 
     Parameters
     ----------
     formula : str
-        Right-hand side in patsy syntax, e.g. ``"~ rapamycin + age + C(route)"``; an
-        intercept is included (named ``"(Intercept)"``, as in R) unless removed with
-        ``- 1``. Strings, booleans and ``C()`` terms are factors with treatment contrasts
-        against their first level (sorted values, or the category order of a pandas
-        Categorical, like R's factors).
+        Right-hand side in patsy syntax, e.g. ``"~ rapamycin + age + C(route)"``, read by
+        the kernel's ``model_frame`` (``docs/api.md``): ``C()``, ``I()``, ``Q("odd name")``
+        (a column named like a Python keyword: ``Q("lambda")``), ``np.``, ``log``, ``exp``,
+        ``sqrt``, ``abs`` and names of the caller's namespace. An intercept is included
+        (named ``"Intercept"``, patsy's name; R calls it ``(Intercept)``) unless removed
+        with ``- 1``. Strings, booleans and ``C()`` terms are factors with treatment
+        contrasts against their first level (sorted values, or the category order of a
+        pandas Categorical, like R's factors).
     data : pandas.DataFrame
         One row per observation.
     dist : {"weibull", "lognormal", "loglogistic", "exponential"}, default "weibull"
@@ -498,10 +443,15 @@ def aft(
     conf_level : float, default 0.95
         Level of the Wald intervals in ``summary`` and of the prediction intervals.
     dropna : bool, default False
-        Rows with a missing value in a column used raise an error saying how many and
-        where; with ``dropna=True`` they are dropped and counted in ``n_dropped``.
-    maxiter, rel_tolerance : int, float
-        R's ``survreg.control(maxiter = 30, rel.tolerance = 1e-9)``.
+        Rows with a missing value in a column used (formula, duration, event, weights;
+        both bounds missing for interval-censored data) raise an error naming the column,
+        how many rows and the first of them; with ``dropna=True`` they are dropped and
+        counted in ``n_dropped``.
+    max_iter, tol : int, float
+        R's ``survreg.control(maxiter = 30, rel.tolerance = 1e-9)`` (``maxiter`` and
+        ``rel_tolerance`` are the names of the previous release, deprecated).
+    table : str, default "data"
+        Name of the table in error messages.
 
     Returns
     -------
@@ -515,17 +465,16 @@ def aft(
     ...                    "relapsed": [1, 1, 1, 1, 0, 1, 1, 1, 0, 1],
     ...                    "rapamycin": [0, 0, 0, 0, 0, 1, 1, 1, 1, 1]})
     >>> fit = aft("~ rapamycin", df, duration="days", event="relapsed")
-    >>> fit.summary[["coef", "se", "time_ratio"]].round(3)
-                  coef     se  time_ratio
+    >>> fit.summary[["coef", "se", "ratio", "ratio_lower", "ratio_upper"]].round(3)
+                 coef     se   ratio  ratio_lower  ratio_upper
     term
-    (Intercept)  2.974  0.315      19.571
-    rapamycin    0.738  0.444       2.092
-    Log(scale)  -0.465  0.294         NaN
+    Intercept   2.974  0.315  19.571       10.562       36.266
+    rapamycin   0.738  0.444   2.092        0.876        4.996
+    Log(scale) -0.465  0.294     NaN          NaN          NaN
     >>> round(fit.loglik, 4), fit.iterations   # R: -33.70648, 5
     (-33.7065, 5)
     """
-    patsy = _patsy()
-    eval_env = patsy.EvalEnvironment.capture(1)
+    env = capture_env(1)
     check_choice("dist", dist, DISTS)
     conf_level = check_conf_level(conf_level)
     if not isinstance(data, pd.DataFrame):
@@ -538,123 +487,104 @@ def aft(
             "give the response either as duration= and event= (right-censored data) or as lower= and upper= "
             "(interval-censored data, R's Surv(lower, upper, type='interval2')), not both and not one of a pair"
         )
-    rhs = _rhs(formula)
-    codes = _factor_codes(rhs)
-    table = "data"
-    report = ValidationReport(table)
-    roles = ({"duration": duration, "event": event} if right else {"lower": lower, "upper": upper})
-    roles["weights"] = weights
-    check_columns(report, table, data, roles)
-    if not report.ok:
-        raise DataValidationError(report)
-    frame = data.reset_index(drop=True)
-    n_input = len(frame)
-    covariates = formula_variables(codes, frame.columns)
-
-    miss_any = np.zeros(n_input, dtype=bool)
-    if right:
-        t = numeric_values(report, table, frame, duration, "duration")
-        ev = _event(report, table, frame, event)
-        if t is not None:
-            with np.errstate(invalid="ignore"):
-                nonpos = np.flatnonzero(t <= 0)
-            if nonpos.size:
-                report.add_rows(table, duration, nonpos, t[nonpos],
-                                f"duration must be > 0 for a {dist} model (it is modelled on the log scale)")
-        for col, role in ((duration, "duration"), (event, "event")):
-            miss = frame[col].isna().to_numpy()
-            missing_problem(report, table, col, role, miss, dropna)
-            miss_any |= miss
-        status = t1 = t2 = None
-        if t is not None and ev is not None:
-            status = np.where(ev == 1.0, EXACT, RIGHT).astype(np.int64)
-            t1 = t
-            t2 = np.full(n_input, np.nan)
+    if interval:
+        # the bounds are not model_frame roles: a NaN bound means censored, not missing
+        report = ValidationReport(table)
+        check_columns(report, table, data, {"lower": lower, "upper": upper})
+        if not report.ok:
+            raise DataValidationError(report)
+        roles = {"weights": weights}
     else:
-        lo, up = bound_values(report, table, frame, lower, upper)
-        status = t1 = t2 = None
-        if lo is not None and up is not None:
-            status, t1, t2, miss = interval_status(report, table, lo, up, lower, upper, positive=True)
-            missing_problem(report, table, f"{lower}, {upper}", "bound in both columns", miss, dropna,
-                            " (lower and upper both NaN: no information)")
-            miss_any |= miss
-    w = None
-    if weights is not None:
-        w, miss = weight_values(report, table, frame, weights, dropna)
-        miss_any |= miss
-    for col in covariates:
-        miss = frame[col].isna().to_numpy()
-        missing_problem(report, table, col, "covariate value", miss, dropna)
-        miss_any |= miss
-    if not report.ok:
-        raise DataValidationError(report)
+        roles = {"duration": duration, "event": event, "weights": weights}
 
-    keep = ~miss_any
-    n_dropped = int(miss_any.sum())
-    if not keep.any():
-        raise ValueError(f"{table}: no rows left to analyse ({n_input} row(s) in, {n_dropped} dropped for missing values)")
-    sub = frame.loc[keep, covariates].reset_index(drop=True)
-    for col in covariates:
-        sub[col] = _as_categorical(sub[col])
-    try:
-        Xdf = patsy.dmatrix(rhs, sub, NA_action="raise", return_type="dataframe", eval_env=eval_env)
-    except patsy.PatsyError as err:
-        raise ValueError(
-            f"formula '~ {rhs}' cannot be evaluated on the data ({err}); columns are: "
-            f"{', '.join(map(str, frame.columns[:30]))}"
-        ) from None
-    X = Xdf.to_numpy(dtype=float)
-    names = [_r_name(c) for c in Xdf.columns]
+    def checks(report, frame, rows):
+        vals = survival_values(report, table, frame, duration=duration, event=event, weights=weights,
+                               positive_duration=f"for a {dist} model (it is modelled on the log scale)")
+        if right:
+            if vals.time is None or vals.event is None:
+                return None
+            status = np.where(vals.event == 1.0, EXACT, RIGHT).astype(np.int64)
+            return vals.weights, status, vals.time, np.full(status.size, np.nan), np.zeros(status.size, dtype=bool)
+        bounds = data[[lower, upper]].iloc[rows].reset_index(drop=True)
+        lo, up = bound_values(report, table, bounds, lower, upper)
+        if lo is None or up is None:
+            return None
+        status, t1, t2, miss = interval_status(report, table, lo, up, lower, upper, positive=True)
+        missing_problem(report, table, f"{lower}, {upper}", "bound in both columns", miss, dropna,
+                        " (lower and upper both NaN: no information)")
+        return vals.weights, status, t1, t2, miss
+
+    mf, (w, status, t1, t2, miss) = survival_frame(formula, data, roles=roles, intercept=True, dropna=dropna,
+                                                   table=table, env=env, checks=checks)
+    X = np.ascontiguousarray(mf.X.to_numpy(dtype=float))
+    names = [str(c) for c in mf.X.columns]
+    n_dropped = int(mf.n_dropped)
+    dropped_by_column = dict(mf.dropped_by_column)
+    if miss.any():  # interval-censored rows with no bound (dropna=True): dropped and counted too
+        keep = ~miss
+        X, status, t1, t2 = X[keep], status[keep], t1[keep], t2[keep]
+        w = w[keep] if w is not None else None
+        n_dropped += int(miss.sum())
+        dropped_by_column[f"{lower}, {upper}"] = int(miss.sum())
+        if not keep.any():
+            raise ValueError(f"{table}: no rows left to analyse ({len(data)} row(s) in, {n_dropped} dropped for "
+                             "missing values)")
     if X.shape[1] == 0:
-        raise ValueError(f"formula '~ {rhs}' has no terms: keep the intercept or add a covariate")
-    bad = ~np.isfinite(X)
-    if bad.any():
-        cols = [names[j] for j in np.flatnonzero(bad.any(axis=0))]
-        raise ValueError(f"formula term(s) {', '.join(cols)} evaluate to infinite or missing values "
-                         f"in {int(bad.any(axis=1).sum())} row(s)")
+        raise ValueError(f"formula {formula!r} has no terms: keep the intercept or add a covariate")
     _check_rank(X, names)
 
-    status = status[keep]
-    t1, t2 = t1[keep], t2[keep]
-    wk = np.ones(status.size) if w is None else w[keep]
+    wk = np.ones(status.size) if w is None else w
     y1 = np.log(t1)
     with np.errstate(divide="ignore", invalid="ignore"):
         y2 = np.log(t2)
     dobj = DISTRIBUTIONS[dist]
-    fit = fit_survreg(dobj, X, y1, y2, status, wk, maxiter=int(maxiter), rel_tolerance=float(rel_tolerance))
+    fit = fit_survreg(dobj, X, y1, y2, status, wk, max_iter=int(max_iter), tol=float(tol))
     exact = status == EXACT
     logcorrect = -float(np.sum(wk[exact] * y1[exact]))
     if not fit.converged:
-        warnings.warn(
-            f"aft: Newton-Raphson did not converge in maxiter={maxiter} iterations (as R's 'Ran out of iterations "
+        warn_caller(
+            f"aft: Newton-Raphson did not converge in max_iter={max_iter} iterations (as R's 'Ran out of iterations "
             "and did not converge'); the estimates are not reliable: check for a covariate that separates events "
-            "from censored rows, or raise maxiter",
-            AFTConvergenceWarning,
-            stacklevel=2,
+            "from censored rows, or raise max_iter",
+            ConvergenceWarning,
         )
     counts = {"n": int(status.size)}
     for code, label in STATUS_NAMES.items():
         counts[label] = int(np.sum(status == code))
+    counts["n_dropped"] = n_dropped
+
+    fixed = dobj.fixed_scale is not None
+    pnames = names + ([] if fixed else [_SCALE])
+    coef = np.asarray(fit.coef, dtype=float)
+    se = np.sqrt(np.diag(fit.var))
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+        summary = coef_table(pnames, coef, se, conf_level, ratio=True)
+    if not fixed:
+        summary.loc[_SCALE, ["ratio", "ratio_lower", "ratio_upper"]] = np.nan
     return AFTResult(
-        dist=dobj, formula=formula, rhs=rhs, design_info=Xdf.design_info, names=names, fit=fit,
-        conf_level=conf_level, counts=counts, n_dropped=n_dropped, response="right" if right else "interval",
-        columns=list(frame.columns), X=X, t1=t1, t2=t2, status=status, weights=wk, logcorrect=logcorrect,
+        summary=with_aliases(summary, SUMMARY_ALIASES),
+        cov=pd.DataFrame(fit.var, index=pnames, columns=pnames),
+        n_obs=int(status.size),
+        n_dropped=n_dropped,
+        conf_level=conf_level,
+        converged=bool(fit.converged),
+        formula=formula,
+        dist=dobj.name,
+        scale=float(dobj.fixed_scale) if fixed else float(np.exp(fit.coef[-1])),
+        loglik=float(fit.loglik + logcorrect),
+        loglik_null=float(fit.loglik_null + logcorrect),
+        iterations=int(fit.iterations),
+        counts=counts,
+        response="right" if right else "interval",
+        dropped_by_column=dropped_by_column,
+        _dist=dobj,
+        _frame=slim_frame(mf),
+        _X=X,
+        _t1=t1,
+        _t2=t2,
+        _status=status,
+        _w=wk,
     )
-
-
-def _as_categorical(s: pd.Series) -> pd.Series:
-    """Strings and booleans as a pandas Categorical with sorted levels (what patsy would
-    use, R's factor order), so that patsy codes them without a Python loop per row; unused
-    categories of a Categorical are dropped (as R drops levels with no rows)."""
-    if isinstance(s.dtype, pd.CategoricalDtype):
-        return s.cat.remove_unused_categories()
-    if pd.api.types.is_bool_dtype(s.dtype):
-        return pd.Series(pd.Categorical(s, categories=[v for v in (False, True) if (s == v).any()]), name=s.name)
-    if s.dtype == object or pd.api.types.is_string_dtype(s.dtype):
-        values = s.dropna()
-        if len(values) and all(isinstance(v, str) for v in values.unique()):
-            return pd.Series(pd.Categorical(s, categories=sorted(values.unique())), name=s.name)
-    return s
 
 
 def _check_rank(X: np.ndarray, names: list[str]) -> None:

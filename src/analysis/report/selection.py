@@ -1,0 +1,68 @@
+"""Cohort selection: the patients a report (or one cohort of a batch) is about.
+
+Used by :class:`analysis.report.CohortReport` to build its cohort and by
+:func:`analysis.report.batch.plan_batch` to check every cohort's filters before any
+report starts.
+
+Examples
+--------
+>>> import analysis
+>>> from analysis.report import ReportParameters, select_cohort
+>>> full = analysis.load_dataset(analysis.sample_path())
+>>> cohort = select_cohort(full, ReportParameters(sites=["site_A"]))
+>>> set(cohort.patients["site"])
+{'site_A'}
+>>> select_cohort(full, ReportParameters(sites=["site_Z"]))
+Traceback (most recent call last):
+...
+analysis.report.selection.CohortError: site(s) ['site_Z'] are not in the data; sites are [...]
+"""
+
+from __future__ import annotations
+
+import pandas as pd
+
+from ..dataset import Dataset
+from .parameters import ReportParameters
+
+__all__ = ["CohortError", "select_cohort"]
+
+
+class CohortError(ValueError):
+    """The cohort asked for cannot be reported (for example it has no patients)."""
+
+
+def select_cohort(dataset: Dataset, params: ReportParameters) -> Dataset:
+    """Restrict a dataset to the patients the parameters ask for (site, route, period).
+
+    Sites: patients of these sites; routes: patients whose first session used one of these
+    routes; periods: patients whose ``period_column`` is one of these. Empty filters keep
+    everyone (and return ``dataset`` itself).
+
+    Raises
+    ------
+    CohortError
+        A filter names a column or site that is not in the data, or no patient is left.
+    """
+    patients = dataset.patients
+    keep = pd.Series(True, index=patients.index)
+    if params.sites:
+        if "site" not in patients:
+            raise CohortError("sites were given but the patients table has no 'site' column")
+        unknown = sorted(set(params.sites) - set(patients["site"].dropna()))
+        if unknown:
+            raise CohortError(f"site(s) {unknown} are not in the data; sites are {sorted(patients['site'].dropna().unique())}")
+        keep &= patients["site"].isin(params.sites).fillna(False)
+    if params.routes:
+        first = dataset.sessions.sort_values(["patient_id", "day"], kind="stable").drop_duplicates("patient_id")
+        route_of = first.set_index("patient_id")["route"]
+        keep &= patients["patient_id"].map(route_of).isin(params.routes).fillna(False)
+    if params.periods:
+        column = params.period_column
+        if column not in patients:
+            raise CohortError(f"periods were given but the patients table has no {column!r} column")
+        keep &= patients[column].astype("string").isin(params.periods).fillna(False)
+    ids = patients.loc[keep, "patient_id"]
+    if len(ids) == 0:
+        raise CohortError("the cohort has no patients after the site, route and period filters")
+    return dataset.subset(ids) if not keep.all() else dataset
