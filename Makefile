@@ -6,7 +6,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 PYTEST_ARGS ?= -n 2
 
-.PHONY: report test install install-dev benchmark clean
+.PHONY: report test test-fast install install-dev benchmark clean
 
 $(BIN)/python:
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Python >= 3.11 is required (found " + sys.version.split()[0] + "); set PYTHON=/path/to/python3.11")'
@@ -33,6 +33,10 @@ report: $(VENV)/.installed
 ## Run the test suite (simulation studies run at the reduced size set by KO_SIM_REPS)
 test: $(VENV)/.installed-dev
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+## The fast lane for day-to-day work: everything but the tests marked slow (simulation studies, renders, the wheel)
+test-fast: $(VENV)/.installed-dev
+	$(BIN)/python -m pytest $(PYTEST_ARGS) -m "not slow"
 
 ## Speed and memory benchmarks (not part of the tests); figures go to docs/performance.md.
 ## They run in their own environment (.venv-bench): lifelines, compared against, needs pandas < 3.

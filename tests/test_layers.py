@@ -20,7 +20,7 @@ LAYERS = {
     "_kernel": 3,
     "survival": 4,
     "response": 5,
-    "table_one": 6, "adjuncts": 6,
+    "_table_one": 6, "adjuncts": 6,
     "report": 7,
     "cli": 8,
 }
@@ -154,3 +154,19 @@ def _cycle_without_packages(graph: dict[str, set[str]], comp: list[str]) -> bool
         return False
 
     return any(dfs(m) for m in comp if m not in seen)
+
+
+def test_no_module_is_shadowed_by_a_function_of_its_name():
+    """``analysis.response.logistic`` is the function; the module behind it has its own
+    (private) name, so ``import analysis.x.y`` and ``analysis.x.y`` never disagree."""
+    import importlib
+    import sys
+
+    shadowed = []
+    for name in sorted(_modules()):
+        module = importlib.import_module(name)
+        for attr in dir(module):
+            full = f"{name}.{attr}"
+            if full in sys.modules and getattr(module, attr) is not sys.modules[full]:
+                shadowed.append(f"{full} ({type(getattr(module, attr)).__name__})")
+    assert not shadowed, f"modules shadowed by a same-named attribute: {shadowed}"

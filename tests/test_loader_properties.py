@@ -6,6 +6,7 @@ import tempfile
 from pathlib import Path
 
 import pandas as pd
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -33,6 +34,7 @@ def _check_clear(report) -> None:
         assert "Traceback" not in text
 
 
+@pytest.mark.slow
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(table=st.sampled_from(TABLE_NAMES), data=st.binary(max_size=300))
 def test_random_bytes_in_a_table_file(table, data):
@@ -44,6 +46,7 @@ def test_random_bytes_in_a_table_file(table, data):
         _check_clear(report)
 
 
+@pytest.mark.slow
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(
     table=st.sampled_from(TABLE_NAMES),

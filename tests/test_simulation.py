@@ -184,6 +184,7 @@ def test_calibration_lands_in_the_documented_ranges(seed):
     assert realised["remission_rate"] == pytest.approx(out["remission"].mean(), abs=1e-6)
 
 
+@pytest.mark.slow
 def test_within_patient_contrast_recovers_the_rapamycin_hazard_ratio():
     """Stratified by patient, the latent intervals give HR ~0.5; crude, confounding biases it up."""
     from statsmodels.duration.hazard_regression import PHReg
@@ -261,6 +262,7 @@ def test_docs_parameter_table_is_generated_from_the_code():
 # --- scale --------------------------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_scale_smoke_20000_patients():
     sim = simulate(20000, seed=4)
     assert len(sim.tables["patients"]) == 20000

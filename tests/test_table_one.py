@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 
 from analysis import table_one
-from analysis.table_one import smd
+from analysis.adjuncts import smd
 
 
 @pytest.fixture

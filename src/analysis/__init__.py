@@ -22,7 +22,7 @@ from .outcomes import Definitions, Outcomes, derive_outcomes
 from .problems import DataValidationError, ValidationReport
 from .resources import sample_path
 from .simulation import Simulation, simulate
-from .table_one import TableOne, table_one
+from ._table_one import TableOne, table_one
 
 try:
     __version__ = version("ketamine-outcomes")

@@ -192,7 +192,7 @@ def test_non_convergence_is_the_kernels_warning(monkeypatch):
 
     from analysis.response._categorical import fit_mnlogit
 
-    mn_module = importlib.import_module("analysis.response.multinomial")  # the module, not the function
+    mn_module = importlib.import_module("analysis.response._multinomial")
 
     def not_converged(*args, **kwargs):
         fit = fit_mnlogit(*args, **kwargs)

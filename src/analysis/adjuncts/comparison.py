@@ -27,7 +27,7 @@ from .._kernel import check_conf_level
 from ..outcomes import definitions_of
 from ..response import logistic, ordinal
 from ..survival import cox, kaplan_meier, pwp_gap, within_patient
-from ..table_one import smd
+from .._table_one import smd
 from ._fit import logit_scores
 from ._frames import (
     REFERENCES, adjunct_columns, covariate_kind, drop_constant, groups, numeric_design, outcome_tables, related_adjuncts,

@@ -34,7 +34,7 @@ from .._kernel import (
     ConvergenceWarning, ModelResult, capture_env, check_choice, check_conf_level, coef_table, get_ax, model_frame,
     with_aliases,
 )
-from ..table_one import smd
+from .._table_one import smd
 
 __all__ = ["PropensityModel", "propensity_scores", "ipw_weights", "effective_sample_size", "Balance", "balance",
            "WeightedEffect", "weighted_risk_difference"]
@@ -286,7 +286,7 @@ def balance(data: pd.DataFrame, treatment: str, covariates: list[str], weights=N
     """SMD of each covariate between exposed and unexposed, before and after weighting.
 
     Numeric covariates use the continuous SMD, flags the binary one, other columns the
-    multivariate SMD over their levels (:func:`analysis.table_one.smd`). The denominator
+    multivariate SMD over their levels (:func:`analysis.adjuncts.smd`). The denominator
     is the unweighted pooled SD by default (as R's cobalt), so a change reflects means only.
     """
     t = _binary(data[treatment], treatment)

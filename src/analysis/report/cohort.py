@@ -29,7 +29,7 @@ from ..dataset import load_dataset
 from ..instruments import get_instrument
 from ..outcomes import Outcomes, derive_outcomes
 from ..survival import kaplan_meier
-from ..table_one import table_one
+from .._table_one import table_one
 from . import analyses, prose
 from . import figures as fg
 from .analyses import RelapseModels, ResponderModels

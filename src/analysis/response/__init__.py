@@ -25,11 +25,11 @@ Run from the repository root (where ``data/sample`` is):
 """
 
 from .early import EarlyResponseResult, delong_auc, early_response, wilson_interval
-from .gee import GEEResult, GeepackAR1, gee, wave_index
-from .logistic import LogisticResult, logistic
-from .mixed import MixedResult, mixed
-from .multinomial import MultinomialResult, multinomial
-from .ordinal import OrdinalResult, brant_test, ordinal
+from ._gee import GEEResult, GeepackAR1, gee, wave_index
+from ._logistic import LogisticResult, logistic
+from ._mixed import MixedResult, mixed
+from ._multinomial import MultinomialResult, multinomial
+from ._ordinal import OrdinalResult, brant_test, ordinal
 from .timing import early_improvement, response_table, time_to_response
 from .trajectory import trajectory_plot
 

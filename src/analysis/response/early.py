@@ -142,7 +142,7 @@ class EarlyResponseResult:
 
 
 def _binary(s: pd.Series, name: str) -> np.ndarray:
-    from .logistic import binary_outcome
+    from ._logistic import binary_outcome
 
     if isinstance(s.dtype, pd.BooleanDtype):
         s = s.astype(bool)

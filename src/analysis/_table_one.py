@@ -46,7 +46,7 @@ def smd(x: np.ndarray, group: np.ndarray, a, b, weights: np.ndarray | None = Non
     Examples
     --------
     >>> import numpy as np
-    >>> from analysis.table_one import smd
+    >>> from analysis.adjuncts import smd
     >>> x = np.array([1., 2, 3, 4, 5, 6]); g = np.array([0, 0, 0, 1, 1, 1])
     >>> round(smd(x, g, 1, 0), 4)
     3.0

@@ -37,7 +37,7 @@ from .._kernel import (
     get_ax, model_frame, renamed_arguments, with_aliases, z_value,
 )
 from ._base import ODDS_RATIO_ALIASES, STATISTIC_ALIASES, warn_not_converged
-from .logistic import binary_outcome
+from ._logistic import binary_outcome
 
 __all__ = ["GEEResult", "GeepackAR1", "gee", "wave_index"]
 
