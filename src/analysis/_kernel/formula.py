@@ -52,6 +52,7 @@ __all__ = [
     "clean_frame",
     "design_for",
     "formula_variables",
+    "missing_value_rule",
     "model_frame",
 ]
 
@@ -198,6 +199,47 @@ def clean_frame(frame: pd.DataFrame) -> pd.DataFrame:
         else:
             out[col] = s
     return pd.DataFrame(out, index=frame.index)
+
+
+# ----------------------------------------------------------------------------------------
+# the one missing-value rule
+# ----------------------------------------------------------------------------------------
+def missing_value_rule(report: ValidationReport, table: str, frame: pd.DataFrame, columns: dict, *,
+                       dropna: bool) -> tuple[np.ndarray, dict[str, int]]:
+    """Apply the package's missing-value rule to ``columns`` of ``frame``.
+
+    ``columns`` maps each column to its role for the message (``"duration"``) or None. A
+    column with missing values is an error in ``report`` naming it, how many rows and the
+    first of them, unless ``dropna``; returns the rows with any missing value and, per
+    column, how many.
+
+    Examples
+    --------
+    >>> r = ValidationReport("t")
+    >>> miss, counts = missing_value_rule(r, "t", pd.DataFrame({"a": [1, None]}), {"a": None}, dropna=False)
+    >>> counts, r.n_errors
+    ({'a': 1}, 1)
+    """
+    missing_any = np.zeros(len(frame), dtype=bool)
+    dropped_by_column: dict[str, int] = {}
+    for col, role in columns.items():
+        miss = frame[col].isna().to_numpy()
+        k = int(miss.sum())
+        if not k:
+            continue
+        dropped_by_column[str(col)] = k
+        missing_any |= miss
+        if not dropna:
+            shown = np.flatnonzero(miss)[:_ROWS_SHOWN] + 1
+            more = ", ..." if k > _ROWS_SHOWN else ""
+            what = f"a missing {role} value" if role else "a missing value"
+            report.add_table_problem(
+                table,
+                f"{k} row(s) have {what} (row {', '.join(map(str, shown))}{more}); pass dropna=True "
+                "to drop them (the result then records how many rows were dropped)",
+                column=str(col),
+            )
+    return missing_any, dropped_by_column
 
 
 # ----------------------------------------------------------------------------------------
@@ -394,23 +436,7 @@ def model_frame(
     cols = list(dict.fromkeys(lhs_cols + rhs_cols + role_cols))
     frame = data.loc[:, cols]
     n_input = len(frame)
-    missing_any = np.zeros(n_input, dtype=bool)
-    dropped_by_column: dict[str, int] = {}
-    for col in cols:
-        miss = frame[col].isna().to_numpy()
-        k = int(miss.sum())
-        if k:
-            dropped_by_column[col] = k
-            missing_any |= miss
-            if not dropna:
-                shown = np.flatnonzero(miss)[:_ROWS_SHOWN] + 1
-                more = ", ..." if k > _ROWS_SHOWN else ""
-                report.add_table_problem(
-                    table,
-                    f"{k} row(s) have a missing value (row {', '.join(map(str, shown))}{more}); pass dropna=True "
-                    "to drop them (the result then records how many rows were dropped)",
-                    column=col,
-                )
+    missing_any, dropped_by_column = missing_value_rule(report, table, frame, {c: None for c in cols}, dropna=dropna)
     if not report.ok:
         raise DataValidationError(report)
     n_dropped = int(missing_any.sum())

@@ -25,7 +25,7 @@ import numpy as np
 import pandas as pd
 
 from .._kernel import check_choice, check_conf_level, z_value  # noqa: F401 - re-exported (analysis.response imports them here)
-from .._kernel.formula import ModelFrame, model_frame
+from .._kernel.formula import ModelFrame, missing_value_rule, model_frame
 from .._kernel.results import RENAMED_ARGUMENTS_CODE
 from ..problems import DataValidationError, ValidationReport
 
@@ -48,8 +48,6 @@ __all__ = [
     "z_value",
 ]
 
-#: rows listed by number in a "missing value" message
-_ROWS_SHOWN = 5
 
 
 _INTERNAL = ("analysis.survival.", "analysis._kernel.")
@@ -440,26 +438,9 @@ def prepare(
     vals = survival_values(report, table, frame, duration=duration, event=event, entry=entry, weights=weights)
     time, ev, ent, wts = vals.time, vals.event, vals.entry, vals.weights
 
-    # missing values, column by column
-    missing_any = np.zeros(n_input, dtype=bool)
-    dropped_by_column: dict[str, int] = {}
-    for role, col in roles.items():
-        if col is None:
-            continue
-        miss = frame[col].isna().to_numpy()
-        k = int(miss.sum())
-        if k:
-            dropped_by_column[str(col)] = k
-            missing_any |= miss
-            if not dropna:
-                rows = np.flatnonzero(miss)[:_ROWS_SHOWN] + 1
-                more = ", ..." if k > _ROWS_SHOWN else ""
-                report.add_table_problem(
-                    table,
-                    f"{k} row(s) have a missing {role} value (row {', '.join(map(str, rows))}{more}); "
-                    "pass dropna=True to drop them (the result then records how many rows were dropped)",
-                    column=str(col),
-                )
+    # missing values: the package's one rule
+    missing_any, dropped_by_column = missing_value_rule(
+        report, table, frame, {col: role for role, col in roles.items() if col is not None}, dropna=dropna)
     if not report.ok:
         raise DataValidationError(report)
 
