@@ -20,7 +20,7 @@ LAYERS = {
     "_kernel": 3,
     "survival": 4,
     "response": 5,
-    "_table_one": 6, "adjuncts": 6,
+    "_table_one": 6, "adjuncts": 6, "effects": 6,
     "report": 7,
     "cli": 8,
 }

@@ -394,7 +394,7 @@ def model_frame(
         hint = "a column of the table" if name in data.columns else "not a column of the table"
         report.add_table_problem(
             table, f"formula {formula!r} uses '{name}', a Python keyword ({hint}), which a formula cannot use as a "
-            f"bare name: write it as Q(\"{name}\"), e.g. 'y ~ Q(\"{name}\") + age'", column=name)
+            f"bare name: write it as Q(\"{name}\") in the formula", column=name)
     if not report.ok:
         raise DataValidationError(report)
     try:
