@@ -12,6 +12,10 @@ names, and returns a result object whose attributes are DataFrames and whose
   :func:`within_patient` -- Cox models (``coxph``)
 * :func:`aft` -- parametric accelerated failure time models (``survreg``)
 * :func:`turnbull` -- the NPMLE for interval-censored times (``survfit`` on interval2 data)
+* :func:`cumulative_incidence` -- competing risks: Aalen-Johansen curves and Gray's test
+  (``cmprsk::cuminc``, ``survfit`` on multi-state data); :func:`fine_gray` -- the Fine-Gray
+  subdistribution hazards model (``cmprsk::crr``, ``finegray`` + ``coxph``);
+  :func:`cause_specific_cox` -- one Cox model per cause (``docs/competing-risks.md``)
 
 The models return results of the package's convention (``summary``, ``params``, ``cov``,
 ``n_obs``, ... as in ``docs/api.md``); the curves have ``table``, ``median``, ``at(times)``
@@ -42,6 +46,8 @@ from .zph import PHTestResult
 from .recurrent import andersen_gill, pwp_gap, within_patient
 from ._aft import AFTConvergenceWarning, AFTResult, aft
 from ._turnbull import TurnbullResult, turnbull
+from ._competing import CumulativeIncidenceResult, cumulative_incidence
+from ._fine_gray import CauseSpecificCoxResult, FineGrayResult, cause_specific_cox, fine_gray
 
 __all__ = [
     "AFTConvergenceWarning",
@@ -64,4 +70,10 @@ __all__ = [
     "logrank",
     "nelson_aalen",
     "rmst",
+    "CauseSpecificCoxResult",
+    "CumulativeIncidenceResult",
+    "FineGrayResult",
+    "cause_specific_cox",
+    "cumulative_incidence",
+    "fine_gray",
 ]
