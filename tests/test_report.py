@@ -282,7 +282,9 @@ def test_batch_with_an_invalid_cohort_and_skipping(tmp_path, capsys):
     assert main(["batch", str(spec), "--out", str(out), "--workers", "2"]) == 1
     index = json.loads((out / "index.json").read_text())
     assert [(r["name"], r["status"]) for r in index] == [("site_A", "ok"), ("iv", "ok"), ("nowhere", "invalid")]
-    assert "site_Z" in index[2]["error"]
+    assert index[2]["error"].startswith("row 3: ") and "site_Z" in index[2]["error"]
+    assert not list(out.glob(".partial-*")) and not list(out.glob(".replaced-*"))
+    assert json.loads((out / "site_A" / "result.json").read_text())["status"] == "ok"
     page = (out / "index.html").read_text()
     assert all(name in page for name in ("site_A", "iv", "nowhere")) and 'href="site_A/report.html"' in page
     assert (out / "site_A" / "report.html").exists() and (out / "iv" / "report.html").exists()
@@ -293,7 +295,9 @@ def test_batch_with_an_invalid_cohort_and_skipping(tmp_path, capsys):
     assert index[0]["key_figures"]["patients"]
 
 
-def test_batch_spec_formats_and_timeout(tmp_path):
+def test_batch_spec_formats_and_timeout(tmp_path, monkeypatch):
+    import tempfile
+
     from analysis.report.batch import load_spec, run_batch
 
     csv = tmp_path / "spec.csv"
@@ -303,8 +307,16 @@ def test_batch_spec_formats_and_timeout(tmp_path):
     yaml = tmp_path / "spec.yaml"
     yaml.write_text("defaults:\n  min_cell_count: 5\ncohorts:\n  - name: A\n    sites: [site_A]\n")
     assert load_spec(yaml) == [{"min_cell_count": 5, "name": "A", "sites": ["site_A"]}]
+    sockets = Path(tempfile.mkdtemp(prefix="kr", dir="/tmp"))      # this test's own: kernel socket folders go here
+    monkeypatch.setattr(tempfile, "tempdir", str(sockets))
     results = run_batch(yaml, tmp_path / "out", workers=1, timeout=0.5, progress=False)
-    assert [r.status for r in results] == ["timeout"]
+    assert [(r.status, r.error) for r in results] == [("timeout", "stopped after 0.5 s (--timeout)")]
+    # nothing half-done is left behind: no temporary folder, no socket folder; the folder says what happened
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["A", "index.html", "index.json"]
+    assert json.loads((tmp_path / "out" / "A" / "result.json").read_text())["status"] == "timeout"
+    assert not (tmp_path / "out" / "A" / "report.html").exists()
+    assert not list(sockets.iterdir())
+    sockets.rmdir()
 
 
 @pytest.mark.slow

@@ -1,9 +1,13 @@
 """Batch rendering: a spec lists cohorts; each becomes a report, in parallel worker processes.
 
-Every cohort is checked (parameters, data, cohort filters) before any kernel starts. Each
-report runs in its own process group with a time limit; one failing cohort never stops
-the others. A report whose notebook, parameters, data and package version are unchanged
-is skipped unless forced. ``index.html`` lists every cohort with its status.
+Every cohort is checked (names, parameters, data, cohort filters) before any kernel starts.
+Each report runs in a worker process of its own session, with a time limit; its kernel leads
+a process group of its own, and both groups are stopped when the report ends, times out or
+the batch is stopped (SIGINT, SIGTERM). One failing cohort never stops the others. A report
+is written into a temporary folder and moved into place only when complete; a failed rerun
+keeps the last good report (``stale``). A report whose notebook, parameters, data and package
+version are unchanged is skipped unless forced. ``index.html`` and ``index.json`` list every
+cohort with its status.
 """
 
 from __future__ import annotations
@@ -11,26 +15,54 @@ from __future__ import annotations
 import csv
 import html
 import json
-import multiprocessing as mp
 import os
+import re
 import signal
+import subprocess
+import sys
+import tempfile
+import threading
 import time
 import tomllib
+import unicodedata
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from .parameters import ParameterError, ReportParameters, parse_cli_value
 from .provenance import cache_key
-from .render import RenderResult, notebook_path, render_report
+from .render import (
+    ATTEMPT_FOLDER, KERNEL_PID_FILE, RenderResult, describe_exit, finish_attempt, kill_process_group,
+    last_good, notebook_path, partial_folder, remove_tree, render_report, write_json,
+)
 
-__all__ = ["BatchJob", "load_spec", "plan_batch", "run_batch", "write_index", "SpecError"]
+__all__ = ["BatchJob", "BatchInterrupted", "load_spec", "plan_batch", "run_batch", "write_index", "SpecError"]
 
-RESULT_FILE = "result.json"
+#: longest cohort name (a folder name; the temporary folder adds about 20 characters)
+MAX_NAME_LENGTH = 100
+#: names of the files a batch writes beside the report folders
+RESERVED_NAMES = ("index.html", "index.json")
+#: what a worker reports back, in its kernel socket folder
+_OUTCOME_FILE = "outcome.json"
+_JOB_FILE = "job.json"
 
 
 class SpecError(ValueError):
     """The spec file itself cannot be read (not a problem of one cohort)."""
+
+
+class BatchInterrupted(Exception):
+    """The batch was stopped by a signal (SIGINT or SIGTERM) after writing its index.
+
+    ``signum`` is the signal, ``results`` the index's entries: finished reports as they
+    ended, the others ``interrupted``.
+    """
+
+    def __init__(self, signum: int, results: list[RenderResult]):
+        self.signum = signum
+        self.results = results
+        unfinished = sum(r.status == "interrupted" for r in results)
+        super().__init__(f"batch interrupted by {signal.Signals(signum).name}: {unfinished} report(s) unfinished")
 
 
 @dataclass
@@ -108,160 +140,383 @@ def _with_defaults(spec: dict, key: str, path: Path) -> list[dict[str, Any]]:
     return [{**defaults, **c} for c in cohorts]
 
 
-def plan_batch(rows: list[dict[str, Any]], out: Path) -> list[BatchJob]:
-    """Check every cohort before anything runs: parameters, names, data, and the cohort filters."""
+def _shown(value: str, limit: int = 40) -> str:
+    """``repr`` of a value, cut to about ``limit`` characters."""
+    text = repr(value)
+    return text if len(text) <= limit else text[: limit - 2] + "…" + text[-1]
+
+
+def _label(name: str) -> str:
+    """A cohort name as the index shows it: printable, at most 60 characters."""
+    text = name if name.isprintable() else repr(name)[1:-1]
+    return text if len(text) <= 60 else text[:59] + "…"
+
+
+def _name_problem(name: str) -> str | None:
+    """Why ``name`` cannot be a report folder's name (None if it can)."""
+    if any(unicodedata.category(c) == "Cc" for c in name):
+        return f"must not contain control characters (NUL, tab, newline, ...), got {_shown(name)}"
+    if len(name) > MAX_NAME_LENGTH:
+        return f"must be at most {MAX_NAME_LENGTH} characters, got {len(name)} characters ({_shown(name)})"
+    if "/" in name or "\\" in name or os.sep in name or (os.altsep and os.altsep in name):
+        return f"must not contain a path separator (/ or \\), got {_shown(name)}"
+    if name.startswith(".") or ".." in name:
+        return f"must not start with '.' or contain '..', got {_shown(name)}"
+    if name.casefold() in RESERVED_NAMES:
+        return f"{name!r} is the batch index's file name; choose another name"
+    return None
+
+
+def plan_batch(rows: list[dict[str, Any]], out: Path, *, notebook: str | Path | None = None) -> list[BatchJob]:
+    """Check every cohort before anything runs: names, parameters, data, and the cohort filters.
+
+    Invalid rows become jobs without parameters whose ``error`` starts with the row
+    (``row 3, column name: ...`` or ``row 3: ...``) and says what is expected.
+
+    Examples
+    --------
+    >>> from pathlib import Path
+    >>> from analysis.report.batch import plan_batch
+    >>> jobs = plan_batch([{"name": "all"}, {"name": "ALL"}, {"name": "a/b"}], Path("reports"))
+    >>> [job.error is None for job in jobs]
+    [True, False, False]
+    >>> print(jobs[2].error)
+    row 3, column name: must not contain a path separator (/ or \\), got 'a/b'
+    """
     from ..dataset import check_dataset
     from .selection import CohortError, select_cohort
 
     jobs: list[BatchJob] = []
-    seen: dict[str, int] = {}
+    seen: dict[str, tuple[int, str]] = {}
     datasets: dict[Path, Any] = {}
-    notebook = notebook_path("cohort_report")
+    notebook = Path(notebook) if notebook else notebook_path("cohort_report")
     for i, row in enumerate(rows, start=1):
-        name = str(row.get("name") or f"cohort_{i}")
+        raw = row.get("name")
+        name = str(raw or f"cohort_{i}")
+        if isinstance(raw, str) and raw:
+            problem = _name_problem(raw)
+            if problem:
+                jobs.append(BatchJob(_label(raw), i, None, f"row {i}, column name: {problem}"))
+                continue
         bad = {k: v[1] for k, v in row.items() if isinstance(v, tuple) and v and v[0] == "__invalid__"}
         if bad:
-            jobs.append(BatchJob(name, i, None, "; ".join(bad.values())))
+            jobs.append(BatchJob(name, i, None, f"row {i}: " + "; ".join(bad.values())))
             continue
         try:
             params = ReportParameters.checked({"name": name, **row})
         except ParameterError as exc:
-            jobs.append(BatchJob(name, i, None, str(exc)))
+            jobs.append(BatchJob(_label(name), i, None, f"row {i}: {exc}"))
             continue
-        if name in seen:
-            jobs.append(BatchJob(name, i, None, f"name {name!r} is used by cohort {seen[name]} too; names must be unique"))
+        if name.casefold() in seen:
+            j, other = seen[name.casefold()]
+            why = (f"{name!r} is used by row {j} too; names must be unique" if other == name else
+                   f"{name!r} names the same folder as row {j} ({other!r}) on case-insensitive file systems; "
+                   "names must differ in more than case")
+            jobs.append(BatchJob(name, i, None, f"row {i}, column name: {why}"))
             continue
-        seen[name] = i
+        seen[name.casefold()] = (i, name)
         folder = params.data_path().resolve()
         if folder not in datasets:
             datasets[folder] = check_dataset(folder)
         dataset, report = datasets[folder]
         if dataset is None:
-            jobs.append(BatchJob(name, i, None, f"data {folder} are not usable: {report.n_errors} error(s); "
+            jobs.append(BatchJob(name, i, None, f"row {i}: data {folder} are not usable: {report.n_errors} error(s); "
                                                f"run ketamine-outcomes validate {folder}"))
             continue
         try:
             select_cohort(dataset, params)
         except CohortError as exc:
-            jobs.append(BatchJob(name, i, None, str(exc)))
+            jobs.append(BatchJob(name, i, None, f"row {i}: {exc}"))
             continue
         key = cache_key(notebook=notebook, parameters={**params.literals(), "data": str(folder)}, data_folder=folder)
         jobs.append(BatchJob(name, i, params, key=key))
     return jobs
 
 
-def _child(params: ReportParameters, out: str) -> None:
-    """Worker process: its own session (so the whole group can be stopped), one report."""
-    os.setsid()
-    result = render_report(params, out, timeout=None)
-    Path(out, RESULT_FILE).write_text(json.dumps(result.to_dict(), indent=2) + "\n")
+def _worker_main() -> None:
+    """A worker process: renders the one report described in ``<folder>/job.json`` (``folder``,
+    the kernel socket folder, is the only argument) and writes how it ended to
+    ``<folder>/outcome.json``."""
+    folder = Path(sys.argv[1])
+    job = json.loads((folder / _JOB_FILE).read_text(encoding="utf-8"))
+    try:
+        params = ReportParameters.checked(job["parameters"])
+        result = render_report(params, job["out"], notebook=job["notebook"], timeout=None, ipc_dir=folder)
+    except Exception as exc:
+        write_json(folder / _OUTCOME_FILE, {"exception": f"{type(exc).__name__}: {exc}"})
+        raise
+    write_json(folder / _OUTCOME_FILE, result.to_dict())
+
+
+@dataclass
+class _Worker:
+    """A running report: its worker process, its kernel socket folder, when it started."""
+
+    job: BatchJob
+    out: Path
+    proc: subprocess.Popen
+    sockets: Path
+    started: float
+
+    @property
+    def partial(self) -> Path:
+        return partial_folder(self.out, self.proc.pid)
+
+    def elapsed(self) -> float:
+        return time.monotonic() - self.started
+
+
+def _start(job: BatchJob, out: Path, notebook: Path | None) -> _Worker:
+    """Start the worker for one report: a new session (its own process group), no terminal input."""
+    sockets = Path(tempfile.mkdtemp(prefix="ko-"))
+    folder = out / job.name
+    write_json(sockets / _JOB_FILE, {"parameters": job.params.literals(), "out": str(folder),
+                                     "notebook": str(notebook) if notebook else None})
+    command = [sys.executable, "-P", "-c", "from analysis.report.batch import _worker_main; _worker_main()",
+               str(sockets)]
+    # the worker imports what this process imports, from where it does (as multiprocessing's spawn)
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(p for p in sys.path if p)}
+    try:
+        proc = subprocess.Popen(command, stdin=subprocess.DEVNULL, start_new_session=True, env=env)
+    except BaseException:
+        remove_tree(sockets)
+        raise
+    return _Worker(job, folder, proc, sockets, time.monotonic())
+
+
+def _stop(worker: _Worker) -> None:
+    """Stop a worker and its kernel: SIGKILL to both process groups, then reap the worker.
+
+    The worker goes first, so it starts nothing more; the kernel's id is in its socket folder.
+    (A kernel whose id the worker had no time to write notices its parent is gone and exits
+    within a second: ipykernel's parent poller.)"""
+    kill_process_group(worker.proc.pid)
+    _stop_kernel(worker)
+    worker.proc.wait(timeout=30)
+
+
+def _stop_kernel(worker: _Worker) -> None:
+    pid_file = worker.sockets / KERNEL_PID_FILE
+    if pid_file.is_file():
+        kill_process_group(int(pid_file.read_text()))
+
+
+def _ended(worker: _Worker, code: int) -> RenderResult:
+    """The result of a worker that exited by itself: what it reported, or how it died."""
+    outcome = worker.sockets / _OUTCOME_FILE
+    seconds = worker.elapsed()
+    if outcome.is_file():
+        data = json.loads(outcome.read_text(encoding="utf-8"))
+        if "exception" not in data:
+            return RenderResult.from_dict(data)
+        result = RenderResult(worker.job.name, worker.out, "failed", seconds,
+                              error=f"worker failed: {data['exception']}")
+    elif code < 0:
+        result = RenderResult(worker.job.name, worker.out, "crashed", seconds,
+                              error=f"worker died: {describe_exit(code)}")
+    else:
+        result = RenderResult(worker.job.name, worker.out, "failed", seconds,
+                              error=f"worker {describe_exit(code)} before reporting a result (its error is on stderr)")
+    return finish_attempt(worker.partial, result)
+
+
+class _StopSignals:
+    """SIGINT and SIGTERM, while a batch runs, only record the signal (the batch loop then
+    stops its workers); while ``raising`` is set they raise :class:`_Stopped` instead. Only
+    in the main thread (elsewhere Python delivers no signals)."""
+
+    def __init__(self) -> None:
+        self.signum: int | None = None
+        self.raising = False
+        self._saved: dict[int, Any] = {}
+
+    def __enter__(self) -> _StopSignals:
+        if threading.current_thread() is threading.main_thread():
+            for signum in (signal.SIGINT, signal.SIGTERM):
+                self._saved[signum] = signal.signal(signum, self._handle)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        for signum, handler in self._saved.items():
+            signal.signal(signum, handler)
+
+    def _handle(self, signum: int, frame: object) -> None:
+        if self.signum is None:
+            self.signum = signum
+        if self.raising:
+            self.raising = False
+            raise _Stopped(signum)
+
+    @property
+    def name(self) -> str:
+        return signal.Signals(self.signum).name if self.signum else ""
+
+
+class _Stopped(Exception):
+    """A stop signal arrived while the batch was checking its spec."""
+
+
+def _sweep(out: Path) -> None:
+    """Remove the temporary folders of batches that were killed (their process is gone); a
+    report whose replacement was cut short between its two renames is put back."""
+    for entry in sorted(out.iterdir()):
+        match = re.fullmatch(r"\.(partial|replaced)-(.+)-(\d+)", entry.name)
+        if not match or not entry.is_dir() or _alive(int(match[3])):
+            continue
+        target = out / match[2]
+        if match[1] == "replaced" and not target.exists():
+            os.rename(entry, target)
+        else:
+            remove_tree(entry)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True          # exists, another user's
+    return True
 
 
 def run_batch(spec: str | Path, out: str | Path, *, workers: int | None = None, force: bool = False,
-              timeout: float = 900, progress: bool = True) -> list[RenderResult]:
-    """Render every cohort of ``spec`` into ``out/<name>/`` and write ``out/index.html``.
+              timeout: float = 900, progress: bool = True, notebook: str | Path | None = None) -> list[RenderResult]:
+    """Render every cohort of ``spec`` into ``out/<name>/`` and write ``out/index.html`` and ``index.json``.
 
     Returns the results in spec order; invalid cohorts are results with status ``invalid``.
+    ``notebook`` renders another notebook than the cohort report (given the same parameters).
+    Called from the main thread, SIGINT and SIGTERM stop every worker and kernel, mark the
+    unfinished reports ``interrupted``, write the index and raise :class:`BatchInterrupted`.
     """
     from tqdm import tqdm
 
     out = Path(out).resolve()
     out.mkdir(parents=True, exist_ok=True)
-    jobs = plan_batch(load_spec(spec), out)
-    results: dict[int, RenderResult] = {}
-    todo = []
-    for job in jobs:
-        folder = out / job.name
-        if job.params is None:
-            results[job.row] = RenderResult(job.name, folder, "invalid", error=job.error)
-            continue
-        previous = folder / RESULT_FILE
-        key_file = folder / "cache_key.txt"
-        if (not force and previous.exists() and key_file.exists() and key_file.read_text().strip() == job.key):
-            old = json.loads(previous.read_text())
-            if old.get("status") == "ok":
-                results[job.row] = RenderResult(job.name, folder, "skipped", key_figures=old.get("key_figures", {}))
+    notebook = Path(notebook).resolve() if notebook else None
+    rows = load_spec(spec)
+    with _StopSignals() as stop:
+        try:
+            stop.raising = True
+            jobs = plan_batch(rows, out, notebook=notebook)
+        except _Stopped:
+            results = [RenderResult(_label(str(row.get("name") or f"cohort_{i}")), None, "interrupted",
+                                    error=f"not started: the batch was stopped by {stop.name} while checking the spec")
+                       for i, row in enumerate(rows, start=1)]
+            write_index(results, out)
+            raise BatchInterrupted(stop.signum, results) from None
+        finally:
+            stop.raising = False
+        _sweep(out)
+        results: dict[int, RenderResult] = {}
+        queue: list[BatchJob] = []
+        for job in jobs:
+            folder = out / job.name
+            if job.params is None:
+                results[job.row] = RenderResult(job.name, None, "invalid", error=job.error)
                 continue
-        todo.append(job)
+            good = last_good(folder)
+            key_file = folder / "cache_key.txt"
+            if not force and good is not None and key_file.is_file() and key_file.read_text().strip() == job.key:
+                results[job.row] = RenderResult(job.name, folder, "skipped", key_figures=good.get("key_figures", {}))
+                continue
+            queue.append(job)
 
-    workers = max(1, workers or os.cpu_count() or 1)
-    # spawn, not fork: the parent has used pyarrow's and tqdm's threads, which fork does not copy safely
-    context = mp.get_context("spawn")
-    running: dict[int, tuple[mp.Process, BatchJob, float]] = {}
-    queue = list(todo)
-    tqdm.monitor_interval = 0
-    bar = tqdm(total=len(todo), desc="reports", unit="report", disable=not progress or not todo)
-    while queue or running:
-        while queue and len(running) < workers:
-            job = queue.pop(0)
-            folder = out / job.name
-            folder.mkdir(parents=True, exist_ok=True)
-            (folder / RESULT_FILE).unlink(missing_ok=True)
-            proc = context.Process(target=_child, args=(job.params, str(folder)), daemon=False)
-            proc.start()
-            running[job.row] = (proc, job, time.monotonic())
-        time.sleep(0.2)
-        for row, (proc, job, started) in list(running.items()):
-            folder = out / job.name
-            elapsed = time.monotonic() - started
-            if proc.is_alive() and elapsed > timeout:
-                _kill_group(proc)
-                results[row] = RenderResult(job.name, folder, "timeout", elapsed, error=f"stopped after {timeout:.0f} s")
-            elif not proc.is_alive():
-                proc.join()
-                result_file = folder / RESULT_FILE
-                if result_file.exists():
-                    data = json.loads(result_file.read_text())
-                    results[row] = RenderResult(job.name, folder, data["status"], data["seconds"], data["error"],
-                                                data["failed_cell"], data["key_figures"])
+        n_workers = max(1, workers or os.cpu_count() or 1)
+        tqdm.monitor_interval = 0
+        bar = tqdm(total=len(queue), desc="reports", unit="report", disable=not progress or not queue)
+        running: list[_Worker] = []
+        try:
+            while (queue or running) and stop.signum is None:
+                while queue and len(running) < n_workers and stop.signum is None:
+                    running.append(_start(queue.pop(0), out, notebook))
+                time.sleep(0.1)
+                for worker in list(running):
+                    code = worker.proc.poll()
+                    if code is None and worker.elapsed() <= timeout:
+                        continue
+                    if code is None:
+                        _stop(worker)
+                        result = finish_attempt(worker.partial, RenderResult(
+                            worker.job.name, worker.out, "timeout", worker.elapsed(),
+                            error=f"stopped after {timeout:g} s (--timeout)"))
+                    else:
+                        _stop_kernel(worker)
+                        result = _ended(worker, code)
+                    remove_tree(worker.sockets)
+                    results[worker.job.row] = result
+                    running.remove(worker)
+                    bar.update(1)
+        finally:
+            # stopped by a signal, or an error of the batch itself: nothing it started outlives it
+            for worker in running:
+                code = worker.proc.poll()
+                if code is not None:                 # ended meanwhile: it counts
+                    _stop_kernel(worker)
+                    results[worker.job.row] = _ended(worker, code)
                 else:
-                    results[row] = RenderResult(job.name, folder, "failed", elapsed,
-                                                error=f"worker exited with code {proc.exitcode} before writing a result")
-            else:
-                continue
-            del running[row]
-            bar.update(1)
-    bar.close()
-    ordered = [results[job.row] for job in jobs]
-    write_index(ordered, out)
+                    _stop(worker)
+                    remove_tree(worker.partial)
+                    kept = "; the previous report is kept" if last_good(worker.out) is not None else ""
+                    results[worker.job.row] = RenderResult(
+                        worker.job.name, worker.out, "interrupted", worker.elapsed(),
+                        error=f"stopped by {stop.name or 'an error of the batch'} after {worker.elapsed():.1f} s{kept}")
+                remove_tree(worker.sockets)
+            bar.close()
+        for job in queue:
+            results[job.row] = RenderResult(job.name, out / job.name, "interrupted",
+                                            error=f"not started: the batch was stopped by {stop.name}")
+        ordered = [results[job.row] for job in jobs]
+        write_index(ordered, out)
+        if stop.signum is not None:
+            raise BatchInterrupted(stop.signum, ordered)
     return ordered
 
 
-def _kill_group(proc: mp.Process) -> None:
-    try:
-        os.killpg(proc.pid, signal.SIGKILL)
-    except (ProcessLookupError, PermissionError):
-        proc.kill()
-    proc.join(timeout=10)
+_STATUS_ORDER = ("ok", "skipped", "stale", "failed", "crashed", "timeout", "interrupted", "invalid")
 
 
 def write_index(results: list[RenderResult], out: Path) -> Path:
-    """``index.html``: every cohort with its status, key figures and a link; failures with their error."""
+    """``index.html`` and ``index.json``: every cohort with its status, key figures and a link;
+    failures with their error (and failing cell), stale reports with their latest attempt."""
     keys = ["patients", "response", "remission", "median_days_to_relapse"]
     head = "".join(f"<th>{html.escape(k.replace('_', ' '))}</th>" for k in ["cohort", "status", *keys, "seconds"])
     rows = []
     for r in results:
-        link = (f'<a href="{html.escape(r.name)}/report.html">{html.escape(r.name)}</a>'
-                if r.status in ("ok", "skipped", "failed") else html.escape(r.name))
+        name = html.escape(r.name)
+        has_page = r.out is not None and (r.out / "report.html").is_file()
+        link = f'<a href="{html.escape(r.out.name)}/report.html">{name}</a>' if has_page else name
         cells = [link, f'<span class="{r.status}">{r.status}</span>',
                  *[html.escape(str(r.key_figures.get(k, ""))) for k in keys], f"{r.seconds:.1f}"]
         rows.append("<tr>" + "".join(f"<td>{c}</td>" for c in cells) + "</tr>")
         if r.error:
-            detail = f"<div><strong>error</strong>: {html.escape(r.error)}</div>"
+            if r.status == "stale":
+                detail = (f"<div><strong>latest attempt {html.escape(str(r.attempt))}</strong>: "
+                          f"{html.escape(r.error)}; the last good report is kept</div>")
+                attempt = sorted((r.out / ATTEMPT_FOLDER).glob("*.ipynb"))
+                if attempt:
+                    href = html.escape(f"{r.out.name}/{ATTEMPT_FOLDER}/{attempt[0].name}")
+                    detail += f'<div>its notebook: <a href="{href}">{href}</a></div>'
+            else:
+                detail = f"<div><strong>error</strong>: {html.escape(r.error)}</div>"
             if r.failed_cell:
                 detail += f"<div><strong>failing cell</strong></div><pre>{html.escape(r.failed_cell)}</pre>"
             rows.append(f'<tr class="detail"><td colspan="{len(keys) + 3}">{detail}</td></tr>')
-    n_bad = sum(r.status not in ("ok", "skipped") for r in results)
+    counts = {s: sum(r.status == s for r in results) for s in _STATUS_ORDER}
+    summary = ", ".join(f"{n} {s}" for s, n in counts.items() if n)
     page = (
         "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"><title>Cohort reports</title><style>"
         "body{font-family:Helvetica,Arial,sans-serif;margin:2em;color:#1d2733}table{border-collapse:collapse}"
         "td,th{border-bottom:1px solid #d5dde6;padding:.3em .7em;text-align:left}.ok{color:#2b7a3d}"
-        ".skipped{color:#4a6c8c}.failed,.invalid,.timeout{color:#b03a2e;font-weight:bold}pre{background:#f5f5f5;padding:.5em}"
+        ".skipped{color:#4a6c8c}.stale,.interrupted{color:#a3620a;font-weight:bold}"
+        ".failed,.invalid,.timeout,.crashed{color:#b03a2e;font-weight:bold}pre{background:#f5f5f5;padding:.5em}"
         "</style></head><body>\n"
-        f"<h1>Cohort reports</h1><p>{len(results)} cohort(s): {len(results) - n_bad} rendered or unchanged, "
-        f"{n_bad} failed.</p>\n<table><tr>{head}</tr>\n" + "\n".join(rows) + "\n</table></body></html>\n"
+        f"<h1>Cohort reports</h1><p>{len(results)} cohort(s): {summary}.</p>\n"
+        f"<table><tr>{head}</tr>\n" + "\n".join(rows) + "\n</table></body></html>\n"
     )
     path = out / "index.html"
-    path.write_text(page, encoding="utf-8")
-    (out / "index.json").write_text(json.dumps([r.to_dict() for r in results], indent=2) + "\n")
+    tmp = out / f".index.html.{os.getpid()}.tmp"
+    tmp.write_text(page, encoding="utf-8")
+    os.replace(tmp, path)
+    write_json(out / "index.json", [r.to_dict() for r in results])
     return path

@@ -170,7 +170,7 @@ def render_figures(*, data: str | Path | None = None, out: str | Path = "reports
     """
     from papermill.exceptions import PapermillExecutionError
 
-    from .render import RenderResult, notebook_path, render_notebook
+    from .render import KernelDied, RenderResult, notebook_path, render_notebook
 
     values: dict[str, Any] = {}
     for name, text in (parameters or {}).items():
@@ -191,6 +191,8 @@ def render_figures(*, data: str | Path | None = None, out: str | Path = "reports
         render_notebook(nb, out / nb.name, literals, timeout=900)
     except PapermillExecutionError as exc:
         return RenderResult("figures", out, "failed", time.perf_counter() - started, f"{exc.ename}: {exc.evalue}")
+    except KernelDied as exc:
+        return RenderResult("figures", out, "crashed", time.perf_counter() - started, str(exc))
     files = sorted(p for p in figures_dir.iterdir() if p.is_file())
     manifest = {p.name: file_sha256(p) for p in files}
     (out / "manifest.json").write_text(json.dumps(manifest, indent=2, sort_keys=True) + "\n")
