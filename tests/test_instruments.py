@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pandas as pd
 import pytest
 
 from analysis import Instrument, get_instrument, instrument_names, register_instrument
@@ -52,16 +53,17 @@ def test_unknown_instrument_lists_the_known_ones():
 
 
 def test_register_and_replace():
-    register_instrument(Instrument("EPDS", 0, 30, remission_max=9, severity_bands=((0, "none"), (13, "probable"))))
+    # a name no docs example registers (they share the process-wide registry with this test)
+    register_instrument(Instrument("EPDS-reg", 0, 30, remission_max=9, severity_bands=((0, "none"), (13, "probable"))))
     try:
-        assert "EPDS" in instrument_names()
+        assert "EPDS-reg" in instrument_names()
         with pytest.raises(ValueError, match="clashes"):
-            register_instrument(Instrument("epds", 0, 30))
-        register_instrument(Instrument("epds", 0, 30, remission_max=10), replace=True)
-        assert get_instrument("EPDS").remission_max == 10
+            register_instrument(Instrument("epds reg", 0, 30))
+        register_instrument(Instrument("epds reg", 0, 30, remission_max=10), replace=True)
+        assert get_instrument("EPDS-reg").remission_max == 10
     finally:
-        unregister_instrument("EPDS")
-    assert "EPDS" not in instrument_names()
+        unregister_instrument("EPDS-reg")
+    assert "EPDS-reg" not in instrument_names()
 
 
 def test_built_ins_cannot_be_overwritten_by_accident():
@@ -114,3 +116,79 @@ def test_data_dictionary_in_docs_is_generated_from_the_schema():
         "docs/data-format.md is out of date: run "
         "python -c \"from analysis.schema import update_data_dictionary; update_data_dictionary('docs/data-format.md')\""
     )
+
+
+# --- registries are per dataset: a load never changes the process-wide registry --------------
+
+PHQ_0_100 = '["PHQ-9"]\nmin_score = 0\nmax_score = 100\nremission_max = 20\n'
+
+
+def _folder(tmp_path, name, score=None, toml=None):
+    from tests.datasets import VALID_TABLES, write_tables
+
+    tables = {n: f.copy() for n, f in VALID_TABLES.items()}
+    if score is not None:
+        tables["assessments"].loc[0, "score"] = score  # P01's PHQ-9 baseline
+    folder = write_tables(tmp_path / name, tables)
+    if toml is not None:
+        (folder / "instruments.toml").write_text(toml)
+    return folder
+
+
+def test_instruments_toml_does_not_leak_into_another_dataset(tmp_path):
+    from analysis import check_dataset, validate
+
+    x, report_x = check_dataset(_folder(tmp_path, "x", score=60, toml=PHQ_0_100))
+    assert report_x.ok and x.instrument_registry.get("PHQ-9").max_score == 100
+    report_y = validate(_folder(tmp_path, "y", score=60))
+    (p,) = [p for p in report_y.problems() if p.code == "score_range"]
+    assert (p.table, p.line, p.column, p.value) == ("assessments", 2, "score", 60.0) and "0 to 27" in p.message
+    assert get_instrument("PHQ-9").max_score == 27 and get_instrument("PHQ-9").remission_max == 4
+
+
+def test_a_datasets_own_instruments_drive_its_outcomes(tmp_path):
+    from analysis import derive_outcomes, load_dataset
+
+    x = load_dataset(_folder(tmp_path, "x", toml=PHQ_0_100))
+    y = load_dataset(_folder(tmp_path, "y"))
+    assert derive_outcomes(x).definitions.remission_max_applied == 20
+    assert derive_outcomes(y).definitions.remission_max_applied == 4
+    # subsets keep the registry; equal tables with different definitions are different data
+    assert x.subset(["P01"]).instrument_registry.get("PHQ-9").remission_max == 20
+    assert x != y and y == load_dataset(_folder(tmp_path, "y2"))
+
+
+def test_an_instrument_only_the_dataset_defines(tmp_path, valid_tables):
+    import analysis
+    from analysis.response import response_table
+
+    toml = '["EPDS-x"]\nmin_score = 0\nmax_score = 30\nremission_max = 9\naliases = ["epdsx"]\n'
+    folder = _folder(tmp_path, "e", toml=toml)
+    (folder / "assessments.csv").write_text(
+        "patient_id,day,instrument,score\nP01,0,epdsx,20\nP01,3,EPDS-x,8\nP01,5,EPDS-x,6\nP02,0,PHQ-9,12\n")
+    ds = analysis.load_dataset(folder)
+    assert "EPDS-x" not in instrument_names()
+    with pytest.raises(KeyError):
+        get_instrument("EPDS-x")
+    out = analysis.derive_outcomes(ds, "epdsx")
+    assert out.instrument == "EPDS-x" and out.definitions.remission_max_applied == 9
+    assert out.courses.set_index("patient_id").loc["P01", "baseline_score"] == 20
+    assert response_table(ds, outcomes=out, instrument="epdsx").attrs["instrument"] == "EPDS-x"
+    # the same tables from frames, with the dataset's instruments, give an equal dataset
+    tables = {**valid_tables, "assessments": pd.read_csv(folder / "assessments.csv")}
+    assert analysis.Dataset.from_frames(**tables, instruments=ds.instrument_registry) == ds
+    assert analysis.Dataset.from_frames(**tables, instruments=folder / "instruments.toml") == ds
+    with pytest.raises(analysis.DataValidationError, match="unknown instrument"):
+        analysis.Dataset.from_frames(**tables)
+
+
+def test_load_instrument_file_into_a_registry_leaves_the_process_registry_alone(tmp_path):
+    from analysis.instruments import InstrumentRegistry, default_registry
+
+    path = tmp_path / "instruments.toml"
+    path.write_text(PHQ_0_100)
+    registry = default_registry().copy()
+    (inst,) = load_instrument_file(path, replace=True, registry=registry)
+    assert registry.get("phq9") is inst and inst.max_score == 100
+    assert get_instrument("PHQ-9").max_score == 27
+    assert isinstance(registry, InstrumentRegistry) and registry.names() == instrument_names()

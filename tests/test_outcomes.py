@@ -351,3 +351,53 @@ def test_dict_access_to_definitions_still_works_with_a_warning():
         old = analysis.Outcomes(out.courses, out.relapse, out.durability, out.attrition, out.exclusions, out.sessions,
                                 definitions=out.definitions_dict())
     assert old.definitions == out.definitions
+
+
+# --- no derivation depends on the range of another patient's values ----------------------------
+
+
+def _sample():
+    from analysis.resources import sample_path
+
+    return analysis.load_dataset(sample_path())
+
+
+def _unvalidated(ds, sessions=None, assessments=None):
+    """The dataset with tables swapped in without validation (validation refuses such days)."""
+    return analysis.Dataset(ds.patients, ds.sessions if sessions is None else sessions,
+                            ds.assessments if assessments is None else assessments, ds.medications, report=ds.report)
+
+
+def _rows_of_others(out, pid):
+    return {name: getattr(out, name).pipe(lambda t: t[t["patient_id"] != pid]).reset_index(drop=True)
+            for name in ("courses", "relapse", "durability")}
+
+
+@pytest.mark.parametrize("day", [1e15, 1e300, -1e300, 7305.0])
+def test_an_extreme_day_of_one_patient_leaves_the_others_unchanged(day):
+    ds = _sample()
+    clean = derive_outcomes(ds)
+    assert (len(clean.relapse), len(clean.durability)) == (284, 1499)
+    sessions = ds.sessions.copy()
+    pid = sessions["patient_id"].iloc[-1]
+    sessions.loc[sessions.index[-1], "day"] = day
+    out = derive_outcomes(_unvalidated(ds, sessions=sessions))
+    before, after = _rows_of_others(clean, pid), _rows_of_others(out, pid)
+    for name in before:
+        pd.testing.assert_frame_equal(after[name], before[name], obj=name)
+    assert len(out.relapse) >= 283 and len(out.durability) >= 1499 - 10
+
+
+def test_sessions_before_is_exact_whatever_the_other_patients_days():
+    from analysis.outcomes.timeline import build_timeline
+
+    patients = pd.DataFrame({"patient_id": ["A", "B", "C"]})
+    sessions = pd.DataFrame({"patient_id": ["A", "B", "B", "B", "C"],
+                             "day": [1e300, 0.0, 1e-9, 2e-9, -1e300]})
+    scores = pd.DataFrame({"patient_id": ["B"] * 4 + ["A", "C"], "day": [0.0, 1e-9, 1.5e-9, 3e-9, 1e300, -1e300],
+                           "score": [10.0] * 6})
+    tl = build_timeline(patients, sessions, scores)
+    # a score on a session day precedes that session
+    got = dict(zip(zip(tl.a_patient, tl.a_day), tl.sessions_before(tl.a_patient, tl.a_day)))
+    assert got == {(1, 0.0): 0, (1, 1e-9): 1, (1, 1.5e-9): 2, (1, 3e-9): 3, (0, 1e300): 0, (2, -1e300): 0}
+    assert tl.sessions_before(np.array([1, 0, 2]), np.array([np.inf, np.inf, -np.inf])).tolist() == [3, 1, 0]

@@ -1,6 +1,7 @@
 """The ``ketamine-outcomes`` command.
 
-Exit status: 0 success, 1 the data have problems (or a job failed), 2 usage error.
+Exit status: 0 success, 1 the data have problems (or a job failed), 2 usage error,
+128 + the signal when stopped by SIGINT (130) or SIGTERM (143) (``report`` and ``batch``).
 Bad data never produce a Python traceback: they produce a list of problems.
 
 The commands are thin: they parse options, call the package (``analysis.report`` for
@@ -46,6 +47,8 @@ def _build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("validate", help="check a dataset folder against data format v1")
     p.add_argument("path", type=Path, help="dataset folder")
     p.add_argument("--max-problems", type=int, default=100, help="problems to print (the rest are counted)")
+    p.add_argument("--allow-free-text", action="append", default=[], metavar="COLUMN",
+                   help="a column whose free text you allow (still scanned for e-mails, phone numbers, dates, ...); repeatable")
     p.set_defaults(func=_cmd_validate)
 
     p = sub.add_parser("simulate", help="write a simulated dataset with its ground truth")
@@ -60,6 +63,8 @@ def _build_parser() -> argparse.ArgumentParser:
     p.add_argument("path", type=Path, help="dataset folder")
     p.add_argument("--out", type=Path, required=True, help="output folder")
     p.add_argument("--instrument", default="PHQ-9", help="instrument the outcomes are defined on (default PHQ-9)")
+    p.add_argument("--allow-free-text", action="append", default=[], metavar="COLUMN",
+                   help="a column whose free text you allow (still scanned for e-mails, phone numbers, dates, ...); repeatable")
     _add_definition_options(p)
     p.set_defaults(func=_cmd_outcomes)
 
@@ -77,6 +82,8 @@ def _build_parser() -> argparse.ArgumentParser:
     p.add_argument("--workers", type=int, default=None, help="parallel renders (default: one per core)")
     p.add_argument("--force", action="store_true", help="render even the reports that are unchanged")
     p.add_argument("--timeout", type=float, default=900, help="seconds one report may take (default 900)")
+    p.add_argument("--notebook", type=Path, default=None,
+                   help="render this notebook instead of the bundled cohort report (it gets the same parameters)")
     p.set_defaults(func=_cmd_batch)
 
     p = sub.add_parser("figures", help="render the paper figures (byte-identical across runs) with a manifest")
@@ -115,10 +122,10 @@ def _definitions_from(args: argparse.Namespace) -> dict:
     return {f.name: getattr(args, f.name) for f in fields(Definitions) if getattr(args, f.name, None) is not None}
 
 
-def _load_or_report(path: Path):
+def _load_or_report(path: Path, allow_free_text=()):
     from .dataset import check_dataset
 
-    dataset, report = check_dataset(path)
+    dataset, report = check_dataset(path, allow_free_text=tuple(allow_free_text))
     if dataset is None:
         print(report.format(limit=50), file=sys.stderr)
     return dataset
@@ -127,7 +134,7 @@ def _load_or_report(path: Path):
 def _cmd_outcomes(args: argparse.Namespace) -> int:
     from .outcomes import derive_outcomes
 
-    dataset = _load_or_report(args.path)
+    dataset = _load_or_report(args.path, args.allow_free_text)
     if dataset is None:
         return EXIT_PROBLEMS
     try:
@@ -143,7 +150,7 @@ def _cmd_outcomes(args: argparse.Namespace) -> int:
 def _cmd_validate(args: argparse.Namespace) -> int:
     from .dataset import check_dataset
 
-    dataset, report = check_dataset(args.path)
+    dataset, report = check_dataset(args.path, allow_free_text=tuple(args.allow_free_text))
     stream = sys.stdout if report.ok else sys.stderr
     if report.n_errors or report.n_warnings:
         print(report.format(limit=args.max_problems), file=stream)
@@ -191,8 +198,10 @@ def _report_parameters(args: argparse.Namespace):
 
 
 def _cmd_report(args: argparse.Namespace) -> int:
+    import signal
+
     from .report import ParameterError
-    from .report.render import render_report
+    from .report.render import ATTEMPT_FOLDER, RenderInterrupted, render_report, stop_on_signals
 
     try:
         params = _report_parameters(args)
@@ -203,7 +212,23 @@ def _cmd_report(args: argparse.Namespace) -> int:
     if dataset is None:
         return EXIT_PROBLEMS
     out = args.out or Path("reports") / params.name
-    result = render_report(params, out, timeout=args.timeout)
+    try:
+        with stop_on_signals() as stop:
+            result = render_report(params, out, timeout=args.timeout)
+    except RenderInterrupted as exc:
+        print(f"report {params.name}: {exc}; {out} is as it was", file=sys.stderr)
+        return 128 + exc.signum
+    if stop.signum is not None:
+        print(f"report {params.name}: {result.status}; finished as {signal.Signals(stop.signum).name} arrived",
+              file=sys.stderr)
+        return 128 + stop.signum
+    if result.status == "stale":
+        print(f"report {params.name}: stale: the latest attempt {result.attempt}: {result.error}", file=sys.stderr)
+        if result.failed_cell:
+            print(f"failing cell:\n{result.failed_cell}", file=sys.stderr)
+        print(f"the last good report is kept in {result.out}; the attempt is in {result.out / ATTEMPT_FOLDER}",
+              file=sys.stderr)
+        return EXIT_PROBLEMS
     if result.status != "ok":
         print(f"report {params.name}: {result.status}: {result.error}", file=sys.stderr)
         if result.failed_cell:
@@ -215,21 +240,35 @@ def _cmd_report(args: argparse.Namespace) -> int:
 
 
 def _cmd_batch(args: argparse.Namespace) -> int:
-    from .report.batch import SpecError, run_batch
+    import signal
+
+    from .report.batch import BatchInterrupted, SpecError, run_batch
 
     if args.workers is not None and args.workers < 1:
         print("ketamine-outcomes batch: --workers must be at least 1", file=sys.stderr)
         return EXIT_USAGE
+    if args.notebook is not None and not args.notebook.is_file():
+        print(f"ketamine-outcomes batch: --notebook: no such file: {args.notebook}", file=sys.stderr)
+        return EXIT_USAGE
+    interrupted = None
     try:
-        results = run_batch(args.spec, args.out, workers=args.workers, force=args.force, timeout=args.timeout)
+        results = run_batch(args.spec, args.out, workers=args.workers, force=args.force, timeout=args.timeout,
+                            notebook=args.notebook)
     except SpecError as exc:
         print(f"ketamine-outcomes batch: {exc}", file=sys.stderr)
         return EXIT_USAGE
+    except BatchInterrupted as exc:
+        interrupted, results = exc, exc.results
     bad = [r for r in results if r.status not in ("ok", "skipped")]
     for r in results:
-        line = f"{r.status:8} {r.name}" + (f": {r.error}" if r.error else "")
+        how = f" (latest attempt {r.attempt}; the last good report is kept)" if r.status == "stale" else ""
+        line = f"{r.status:11} {r.name}" + (f": {r.error}" if r.error else "") + how
         print(line, file=sys.stderr if r in bad else sys.stdout)
     print(f"index: {Path(args.out) / 'index.html'}")
+    if interrupted is not None:
+        print(f"ketamine-outcomes batch: interrupted by {signal.Signals(interrupted.signum).name}; "
+              "run the same command again to resume (finished reports are skipped)", file=sys.stderr)
+        return 128 + interrupted.signum
     return EXIT_PROBLEMS if bad else EXIT_OK
 
 

@@ -1,20 +1,23 @@
 """The validated dataset: four typed tables, loaded from a folder or from DataFrames.
 
 Both ways go through the same conversion and validation, so a folder and the DataFrames
-read from it give equal :class:`Dataset` objects.
+read from it give equal :class:`Dataset` objects. A dataset carries its own instrument
+registry (``Dataset.instrument_registry``: the process-wide registry as it was when the
+dataset was loaded, plus the ``instruments.toml`` beside it); validation and the
+derivations use it, and loading never changes the process-wide registry.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import pandas as pd
 
-from .instruments import load_instrument_file
+from .instruments import Instrument, InstrumentRegistry, default_registry, read_instrument_file
 from .problems import DataValidationError, ValidationReport
-from .reading import RawTable, find_table_files, read_table_file
+from .reading import RawTable, find_table_files, read_table_file, special_file_kind
 from .schema import TABLES
 from .validation import fill_medication_classes, validate_tables
 
@@ -37,6 +40,11 @@ class Dataset:
         The warnings found while loading (there are no errors in a loaded dataset).
     source : str or None
         The folder it came from, if any.
+    instrument_registry : InstrumentRegistry
+        The instrument definitions the dataset was validated with and is analysed with: the
+        process-wide registry when it was loaded plus its own ``instruments.toml``. Look
+        instruments up here (``ds.instrument_registry.get("PHQ-9")``), not in the
+        process-wide registry, which does not know the dataset's own definitions.
 
     Examples
     --------
@@ -57,6 +65,7 @@ class Dataset:
     medications: pd.DataFrame
     report: ValidationReport = field(repr=False)
     source: str | None = None
+    instrument_registry: InstrumentRegistry = field(default_factory=lambda: default_registry().copy(), repr=False)
 
     @classmethod
     def from_frames(
@@ -65,10 +74,35 @@ class Dataset:
         sessions: pd.DataFrame,
         assessments: pd.DataFrame,
         medications: pd.DataFrame | None = None,
+        *,
+        instruments: InstrumentRegistry | Iterable[Instrument] | str | Path | None = None,
+        allow_free_text: Sequence[str] = (),
     ) -> Dataset:
         """Validate in-memory tables and build a dataset (raises DataValidationError on errors).
 
         Problems in in-memory tables are placed by row (1-based), not by file line.
+
+        Parameters
+        ----------
+        patients, sessions, assessments, medications : pandas.DataFrame
+            The tables (``medications`` optional).
+        instruments : InstrumentRegistry, iterable of Instrument, or path, optional
+            The instrument definitions of this dataset: a registry (another dataset's
+            ``instrument_registry``), instruments added to the process-wide ones, or an
+            ``instruments.toml``. Default: the process-wide registry.
+        allow_free_text : sequence of str
+            Columns whose free text the user explicitly allows: the anonymisation guard does
+            not refuse values there that look like e-mail addresses, phone numbers or dates.
+
+        Examples
+        --------
+        >>> import analysis
+        >>> from analysis import Instrument
+        >>> ds = analysis.load_dataset("data/sample")
+        >>> strict = Instrument("PHQ-9", 0, 27, remission_max=3)
+        >>> same = analysis.Dataset.from_frames(**ds.tables, instruments=[strict])
+        >>> same.instrument_registry.get("phq9").remission_max, analysis.get_instrument("phq9").remission_max
+        (3, 4)
         """
         frames = {"patients": patients, "sessions": sessions, "assessments": assessments}
         if medications is not None:
@@ -79,7 +113,8 @@ class Dataset:
             if not isinstance(frame, pd.DataFrame):
                 raise TypeError(f"{name} must be a pandas DataFrame, got {type(frame).__name__}")
             raw[name] = RawTable(name, frame.copy(), name, is_csv=False)
-        return _build(raw, report, source=None)
+        registry = _registry_from(instruments)
+        return _build(raw, report, source=None, registry=registry, allow_free_text=allow_free_text)
 
     @property
     def tables(self) -> dict[str, pd.DataFrame]:
@@ -87,11 +122,16 @@ class Dataset:
         return {name: getattr(self, name) for name in TABLES}
 
     def equals(self, other: object) -> bool:
-        """True when every table has the same columns, dtypes and values."""
+        """True when every table has the same columns, dtypes and values, and the instruments
+        recorded in the assessments have the same definitions in both."""
         if not isinstance(other, Dataset):
             return False
-        return all(a.equals(b) and list(a.columns) == list(b.columns) and (a.dtypes == b.dtypes).all()
-                   for a, b in zip(self.tables.values(), other.tables.values()))
+        same_tables = all(a.equals(b) and list(a.columns) == list(b.columns) and (a.dtypes == b.dtypes).all()
+                          for a, b in zip(self.tables.values(), other.tables.values()))
+        if not same_tables:
+            return False
+        recorded = self.assessments["instrument"].dropna().unique()
+        return all(self.instrument_registry.find(str(n)) == other.instrument_registry.find(str(n)) for n in recorded)
 
     __eq__ = equals  # type: ignore[assignment]
     __hash__ = None  # type: ignore[assignment]
@@ -117,14 +157,29 @@ class Dataset:
         """
         keep = pd.Index(pd.Series(patient_ids, dtype="string").unique())
         tables = {n: t[t["patient_id"].isin(keep)].reset_index(drop=True) for n, t in self.tables.items()}
-        return Dataset(**tables, report=self.report, source=self.source)
+        return Dataset(**tables, report=self.report, source=self.source, instrument_registry=self.instrument_registry)
 
 
-def check_dataset(path: str | Path) -> tuple[Dataset | None, ValidationReport]:
+def _registry_from(instruments: InstrumentRegistry | Iterable[Instrument] | str | Path | None) -> InstrumentRegistry:
+    """The registry a dataset is validated with: a copy, never the process-wide one itself."""
+    if instruments is None:
+        return default_registry().copy()
+    if isinstance(instruments, InstrumentRegistry):
+        return instruments.copy()
+    registry = default_registry().copy()
+    items = read_instrument_file(instruments) if isinstance(instruments, (str, Path)) else list(instruments)
+    for inst in items:
+        if not isinstance(inst, Instrument):
+            raise TypeError(f"instruments must be Instrument definitions, got {type(inst).__name__}")
+        registry.register(inst, replace=True)
+    return registry
+
+
+def check_dataset(path: str | Path, *, allow_free_text: Sequence[str] = ()) -> tuple[Dataset | None, ValidationReport]:
     """Read and validate a dataset folder; return the dataset (None if errors) and every problem.
 
     Unlike :func:`load_dataset` this does not raise on bad data: it is what
-    ``ketamine-outcomes validate`` uses.
+    ``ketamine-outcomes validate`` uses. ``allow_free_text`` as for :func:`load_dataset`.
     """
     folder = Path(path)
     report = ValidationReport(str(folder))
@@ -134,12 +189,20 @@ def check_dataset(path: str | Path) -> tuple[Dataset | None, ValidationReport]:
     if not folder.is_dir():
         report.add_table_problem("(dataset)", f"not a folder: {folder}; a dataset is a folder of table files", code="missing_folder")
         return None, report
+    registry = default_registry().copy()
     instruments_file = folder / "instruments.toml"
     if instruments_file.exists():
-        try:
-            load_instrument_file(instruments_file, replace=True)
-        except ValueError as exc:
-            report.add_table_problem("(dataset)", str(exc), file="instruments.toml", code="instruments")
+        what = special_file_kind(instruments_file)
+        if what is not None:
+            report.add_table_problem("(dataset)", f"instruments.toml is {what}, not a file: instrument definitions "
+                                     "must be a regular TOML file", file="instruments.toml", code="special_file")
+        else:
+            try:
+                for inst in read_instrument_file(instruments_file):
+                    if registry.find(inst.name) != inst:
+                        registry.register(inst, replace=True)
+            except ValueError as exc:
+                report.add_table_problem("(dataset)", str(exc), file="instruments.toml", code="instruments")
     files = find_table_files(folder, report)
     raw = {}
     for name, file in files.items():
@@ -147,13 +210,13 @@ def check_dataset(path: str | Path) -> tuple[Dataset | None, ValidationReport]:
         if table is not None:
             raw[name] = table
     try:
-        dataset = _build(raw, report, source=str(folder))
+        dataset = _build(raw, report, source=str(folder), registry=registry, allow_free_text=allow_free_text)
     except DataValidationError:
         return None, report
     return dataset, report
 
 
-def load_dataset(path: str | Path) -> Dataset:
+def load_dataset(path: str | Path, *, allow_free_text: Sequence[str] = ()) -> Dataset:
     """Load and validate a dataset folder (CSV or Parquet tables named after their table).
 
     Parameters
@@ -161,7 +224,12 @@ def load_dataset(path: str | Path) -> Dataset:
     path : str or Path
         A folder with ``patients``, ``sessions``, ``assessments`` and optionally
         ``medications`` as ``.csv`` (UTF-8) or ``.parquet`` files, and optionally an
-        ``instruments.toml`` with further instruments.
+        ``instruments.toml`` with further instruments (they become the dataset's own,
+        ``Dataset.instrument_registry``; the process-wide registry is left alone).
+    allow_free_text : sequence of str, optional
+        Columns whose free text the user explicitly allows: the anonymisation guard does
+        not refuse values there that look like e-mail addresses, phone numbers or calendar
+        dates (column names are still checked). Default none.
 
     Returns
     -------
@@ -179,14 +247,16 @@ def load_dataset(path: str | Path) -> Dataset:
     >>> ds
     Dataset(500 patients, 4760 sessions, 12323 assessments, 196 medications, from data/sample)
     """
-    dataset, report = check_dataset(path)
+    dataset, report = check_dataset(path, allow_free_text=allow_free_text)
     if dataset is None:
         raise DataValidationError(report)
     return dataset
 
 
-def validate(path: str | Path) -> ValidationReport:
+def validate(path: str | Path, *, allow_free_text: Sequence[str] = ()) -> ValidationReport:
     """Every problem in a dataset folder, without raising.
+
+    ``allow_free_text`` as for :func:`load_dataset`.
 
     Examples
     --------
@@ -194,24 +264,35 @@ def validate(path: str | Path) -> ValidationReport:
     >>> print(analysis.validate("data/sample").format())
     data/sample: 0 error(s), 0 warning(s)
     """
-    return check_dataset(path)[1]
+    return check_dataset(path, allow_free_text=allow_free_text)[1]
 
 
-def _build(raw: Mapping[str, RawTable], report: ValidationReport, source: str | None) -> Dataset:
-    tables = validate_tables(dict(raw), report)
+def _build(raw: Mapping[str, RawTable], report: ValidationReport, source: str | None, *,
+           registry: InstrumentRegistry, allow_free_text: Sequence[str] = ()) -> Dataset:
+    tables = validate_tables(dict(raw), report, registry=registry, allow_free_text=tuple(allow_free_text))
     if not report.ok:
         raise DataValidationError(report)
     typed = {name: _canonical(name, tables.get(name)) for name in TABLES}
     typed["medications"] = fill_medication_classes(typed["medications"])
-    return Dataset(**typed, report=report, source=source)
+    return Dataset(**typed, report=report, source=source, instrument_registry=registry)
 
 
 def _canonical(name: str, frame: pd.DataFrame | None) -> pd.DataFrame:
-    """Put the format's columns first in format order; an absent table becomes an empty typed one."""
+    """Put the format's columns first in format order; an absent table becomes an empty typed one.
+
+    The medications table always has every column of the format (an absent ``end_day``
+    column means every period is ongoing, as an empty ``end_day`` does), so derivations
+    never meet a table without them.
+    """
     spec = TABLES[name]
+    dtypes = {"id": "string", "text": "string", "category": "string", "boolean": "boolean"}
     if frame is None:
-        dtypes = {"id": "string", "text": "string", "category": "string", "boolean": "boolean"}
         return pd.DataFrame({c.name: pd.Series([], dtype=dtypes.get(c.kind, "float64")) for c in spec.columns if c.required or name == "medications"})
+    if name == "medications":
+        missing = {c.name: pd.Series(pd.NA if dtypes.get(c.kind) else float("nan"), index=frame.index,
+                                     dtype=dtypes.get(c.kind, "float64"))
+                   for c in spec.columns if c.name not in frame.columns}
+        frame = frame.assign(**missing) if missing else frame
     known = [c.name for c in spec.columns if c.name in frame.columns]
     extra = [c for c in frame.columns if c not in known]
     return frame[known + extra].reset_index(drop=True)

@@ -5,6 +5,14 @@ same patients can remit by MADRS and not by PHQ-9. The built-in instruments foll
 conventions in ``docs/instruments.md`` (sources named there). Users add their own with
 :func:`register_instrument`, or with an ``instruments.toml`` file beside their data (see
 :func:`load_instrument_file`), without editing the package.
+
+Registries are values, not one mutable global: an :class:`InstrumentRegistry` maps names
+and aliases to definitions. The process-wide registry (:func:`default_registry`) holds the
+built-ins and whatever the user registers explicitly (:func:`register_instrument`); a
+dataset carries its own registry, a copy of the process-wide one taken at load time plus
+the ``instruments.toml`` beside it (``Dataset.instrument_registry``). Loading a dataset
+never changes the process-wide registry, so definitions never leak from one dataset into
+another.
 """
 
 from __future__ import annotations
@@ -18,6 +26,9 @@ from pathlib import Path
 
 __all__ = [
     "Instrument",
+    "InstrumentRegistry",
+    "default_registry",
+    "read_instrument_file",
     "get_instrument",
     "register_instrument",
     "unregister_instrument",
@@ -110,6 +121,10 @@ class Instrument:
         object.__setattr__(self, "aliases", tuple(self.aliases))
         object.__setattr__(self, "key", normalise_instrument_name(self.name))
 
+    def lookup_keys(self) -> tuple[str, ...]:
+        """The normalised name and aliases this instrument is found under."""
+        return (self.key, *(normalise_instrument_name(a) for a in self.aliases))
+
     def is_remission(self, score: float) -> bool:
         """Whether a total score counts as remission (at or below ``remission_max``)."""
         if self.remission_max is None:
@@ -134,8 +149,110 @@ def normalise_instrument_name(name: str) -> str:
     return re.sub(r"[\s\-_.]+", "", str(name)).lower()
 
 
-_REGISTRY: dict[str, Instrument] = {}
-_ALIASES: dict[str, str] = {}
+class InstrumentRegistry:
+    """Instruments by name and alias: the definitions a dataset is validated and analysed with.
+
+    A registry is built from the built-ins (:func:`default_registry`, the process-wide one)
+    or copied from another (:meth:`copy`) and extended with :meth:`register`; lookups are
+    case- and punctuation-insensitive and go through aliases.
+
+    Examples
+    --------
+    >>> from analysis.instruments import Instrument, default_registry
+    >>> mine = default_registry().copy()
+    >>> _ = mine.register(Instrument("PHQ-9", 0, 27, remission_max=5), replace=True)
+    >>> mine.get("phq9").remission_max, default_registry().get("phq9").remission_max
+    (5, 4)
+    """
+
+    def __init__(self, instruments: Iterable[Instrument] = ()) -> None:
+        self._by_key: dict[str, Instrument] = {}
+        self._aliases: dict[str, str] = {}
+        for inst in instruments:
+            self.register(inst)
+
+    def copy(self) -> InstrumentRegistry:
+        """An independent registry with the same instruments (changes to one leave the other alone)."""
+        new = InstrumentRegistry()
+        new._by_key = dict(self._by_key)
+        new._aliases = dict(self._aliases)
+        return new
+
+    def register(self, instrument: Instrument, *, replace: bool = False) -> Instrument:
+        """Add ``instrument``; a clash of name or alias is an error unless ``replace=True``."""
+        if not isinstance(instrument, Instrument):
+            raise TypeError(f"expected an Instrument, got {type(instrument).__name__}")
+        keys = list(instrument.lookup_keys())
+        clashes = sorted({self._by_key[self._aliases[k]].name for k in keys if k in self._aliases})
+        if clashes and not replace:
+            raise ValueError(
+                f"instrument {instrument.name!r} clashes with registered {', '.join(map(repr, clashes))}; "
+                "pass replace=True to override it"
+            )
+        for canonical in clashes:
+            key = normalise_instrument_name(canonical)
+            if key == instrument.key:  # replaced in place: the order of names stays
+                for alias in [a for a, k in self._aliases.items() if k == key]:
+                    del self._aliases[alias]
+            else:
+                self.unregister(canonical)
+        self._by_key[instrument.key] = instrument
+        for k in keys:
+            self._aliases[k] = instrument.key
+        return instrument
+
+    def unregister(self, name: str) -> None:
+        """Remove an instrument (and its aliases)."""
+        key = self._aliases.get(normalise_instrument_name(name))
+        if key is None:
+            raise KeyError(f"unknown instrument {name!r}")
+        del self._by_key[key]
+        for alias in [a for a, k in self._aliases.items() if k == key]:
+            del self._aliases[alias]
+
+    def find(self, name: str) -> Instrument | None:
+        """The instrument called ``name`` (or an alias of it), or ``None``."""
+        key = self._aliases.get(normalise_instrument_name(name))
+        return None if key is None else self._by_key[key]
+
+    def get(self, name: str) -> Instrument:
+        """The instrument called ``name`` (or an alias of it); ``KeyError`` naming the known ones."""
+        inst = self.find(name)
+        if inst is None:
+            raise KeyError(f"unknown instrument {name!r}; known: {', '.join(self.names())}")
+        return inst
+
+    def names(self) -> list[str]:
+        """Canonical names of the instruments, in registration order."""
+        return [inst.name for inst in self._by_key.values()]
+
+    def canonical_name_map(self, names: Iterable[str]) -> dict[str, str | None]:
+        """Map raw names (as recorded in data) to canonical names; unknown names map to ``None``."""
+        out: dict[str, str | None] = {}
+        for raw in names:
+            inst = self.find(raw)
+            out[raw] = inst.name if inst is not None else None
+        return out
+
+    def __contains__(self, name: object) -> bool:
+        return isinstance(name, str) and self.find(name) is not None
+
+    def __iter__(self):
+        return iter(list(self._by_key.values()))
+
+    def __len__(self) -> int:
+        return len(self._by_key)
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, InstrumentRegistry):
+            return NotImplemented
+        return self._by_key == other._by_key and self._aliases == other._aliases
+
+    __hash__ = None  # type: ignore[assignment]
+
+    def __repr__(self) -> str:
+        return f"InstrumentRegistry({', '.join(self.names())})"
+
 
 # Cut-offs follow DESIGN.md section 3; sources listed per instrument and in docs/instruments.md.
 _BUILT_IN = (
@@ -191,8 +308,25 @@ _BUILT_IN = (
 )
 
 
+_DEFAULT = InstrumentRegistry(_BUILT_IN)
+
+
+def default_registry() -> InstrumentRegistry:
+    """The process-wide registry: the built-ins and what :func:`register_instrument` added.
+
+    Loading a dataset never changes it; a dataset validates against a copy of it
+    (``Dataset.instrument_registry``). Copy it (:meth:`InstrumentRegistry.copy`) before
+    changing it for one analysis.
+    """
+    return _DEFAULT
+
+
 def register_instrument(instrument: Instrument, *, replace: bool = False) -> Instrument:
-    """Add an instrument to the registry so data and outcome functions accept it.
+    """Add an instrument to the process-wide registry so data and outcome functions accept it.
+
+    The explicit, process-wide way: datasets loaded afterwards accept it (a dataset takes a
+    copy of this registry when it is loaded). Definitions for one dataset only belong in an
+    ``instruments.toml`` beside it, which never reaches this registry.
 
     Parameters
     ----------
@@ -210,38 +344,26 @@ def register_instrument(instrument: Instrument, *, replace: bool = False) -> Ins
     Examples
     --------
     >>> from analysis.instruments import Instrument, register_instrument
-    >>> register_instrument(Instrument("EPDS", 0, 30, remission_max=9), replace=True).name
-    'EPDS'
+    >>> register_instrument(Instrument("EPDS-doc", 0, 30, remission_max=9), replace=True).name
+    'EPDS-doc'
     """
-    if not isinstance(instrument, Instrument):
-        raise TypeError(f"expected an Instrument, got {type(instrument).__name__}")
-    keys = [instrument.key, *(normalise_instrument_name(a) for a in instrument.aliases)]
-    clashes = sorted({_ALIASES[k] for k in keys if k in _ALIASES})
-    if clashes and not replace:
-        raise ValueError(
-            f"instrument {instrument.name!r} clashes with registered {', '.join(map(repr, clashes))}; "
-            "pass replace=True to override it"
-        )
-    for canonical in clashes:
-        unregister_instrument(canonical)
-    _REGISTRY[instrument.key] = instrument
-    for k in keys:
-        _ALIASES[k] = instrument.key
-    return instrument
+    return _DEFAULT.register(instrument, replace=replace)
 
 
 def unregister_instrument(name: str) -> None:
-    """Remove an instrument (and its aliases) from the registry."""
-    key = _ALIASES.get(normalise_instrument_name(name))
-    if key is None:
-        raise KeyError(f"unknown instrument {name!r}")
-    del _REGISTRY[key]
-    for alias in [a for a, k in _ALIASES.items() if k == key]:
-        del _ALIASES[alias]
+    """Remove an instrument (and its aliases) from the process-wide registry."""
+    _DEFAULT.unregister(name)
 
 
-def get_instrument(name: str) -> Instrument:
+def get_instrument(name: str, registry: InstrumentRegistry | None = None) -> Instrument:
     """Look up an instrument by name or alias (case- and punctuation-insensitive).
+
+    Parameters
+    ----------
+    name : str
+    registry : InstrumentRegistry, optional
+        Where to look: a dataset's (``dataset.instrument_registry``); default the
+        process-wide registry.
 
     Examples
     --------
@@ -249,24 +371,17 @@ def get_instrument(name: str) -> Instrument:
     >>> get_instrument("phq9").remission_max
     4
     """
-    key = _ALIASES.get(normalise_instrument_name(name))
-    if key is None:
-        raise KeyError(f"unknown instrument {name!r}; known: {', '.join(instrument_names())}")
-    return _REGISTRY[key]
+    return (_DEFAULT if registry is None else registry).get(name)
 
 
-def instrument_names() -> list[str]:
-    """Canonical names of all registered instruments, in registration order."""
-    return [inst.name for inst in _REGISTRY.values()]
+def instrument_names(registry: InstrumentRegistry | None = None) -> list[str]:
+    """Canonical names of all registered instruments (of ``registry``, default the process-wide one)."""
+    return (_DEFAULT if registry is None else registry).names()
 
 
-def canonical_name_map(names: Iterable[str]) -> dict[str, str | None]:
+def canonical_name_map(names: Iterable[str], registry: InstrumentRegistry | None = None) -> dict[str, str | None]:
     """Map raw names (as recorded in data) to canonical names; unknown names map to ``None``."""
-    out: dict[str, str | None] = {}
-    for raw in names:
-        key = _ALIASES.get(normalise_instrument_name(raw))
-        out[raw] = _REGISTRY[key].name if key is not None else None
-    return out
+    return (_DEFAULT if registry is None else registry).canonical_name_map(names)
 
 
 def _instrument_from_mapping(name: str, spec: Mapping[str, object]) -> Instrument:
@@ -282,7 +397,48 @@ def _instrument_from_mapping(name: str, spec: Mapping[str, object]) -> Instrumen
     return Instrument(name=name, **kwargs)  # type: ignore[arg-type]
 
 
-def load_instrument_file(path: str | Path, *, replace: bool = False) -> list[Instrument]:
+def read_instrument_file(path: str | Path) -> list[Instrument]:
+    """The instruments defined in a TOML file, checked, without registering them anywhere.
+
+    Each table in the file is one instrument, named by its header (the format of
+    :func:`load_instrument_file`). A file that cannot be read, or a definition that does
+    not hold, is a ``ValueError`` naming the file. Only a regular file is read: a named pipe
+    or device would block the read.
+    """
+    import os
+    import stat
+
+    path = Path(path)
+    try:
+        mode = os.stat(path).st_mode
+        if not stat.S_ISREG(mode):
+            raise ValueError(f"{path}: cannot read instrument definitions: {_special_kind(mode)}, not a file")
+        spec = tomllib.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
+        raise ValueError(f"{path}: cannot read instrument definitions: {exc}") from exc
+    out = []
+    for name, fields in spec.items():
+        if not isinstance(fields, dict):
+            raise ValueError(f"{path}: [{name}] must be a table of instrument fields")
+        try:
+            out.append(_instrument_from_mapping(name, fields))
+        except (TypeError, ValueError) as exc:
+            raise ValueError(f"{path}: {exc}") from exc
+    return out
+
+
+def _special_kind(mode: int) -> str:
+    import stat
+
+    for test, what in ((stat.S_ISDIR, "a folder"), (stat.S_ISFIFO, "a named pipe (FIFO)"), (stat.S_ISSOCK, "a socket"),
+                       (stat.S_ISCHR, "a character device"), (stat.S_ISBLK, "a block device")):
+        if test(mode):
+            return what
+    return "a special file"
+
+
+def load_instrument_file(path: str | Path, *, replace: bool = False,
+                         registry: InstrumentRegistry | None = None) -> list[Instrument]:
     """Register the instruments defined in a TOML file.
 
     Each table in the file is one instrument, named by its header::
@@ -294,34 +450,34 @@ def load_instrument_file(path: str | Path, *, replace: bool = False) -> list[Ins
         severity_bands = [[0, "none"], [10, "possible"], [13, "probable"]]
 
     A dataset folder may hold such a file as ``instruments.toml``; the loader reads it
-    before validating, so the command line accepts the instruments it defines.
+    into the dataset's own registry (``Dataset.instrument_registry``), never into the
+    process-wide one, so the command line accepts the instruments it defines for that
+    dataset only.
+
+    Parameters
+    ----------
+    path : str or Path
+    replace : bool, default False
+        Replace instruments of the same name (a redefinition identical to the registered
+        one is always accepted).
+    registry : InstrumentRegistry, optional
+        Where to register them; default the process-wide registry (an explicit call by the
+        user, like :func:`register_instrument`).
 
     Returns
     -------
     list of Instrument
         The instruments registered.
     """
-    path = Path(path)
-    try:
-        spec = tomllib.loads(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
-        raise ValueError(f"{path}: cannot read instrument definitions: {exc}") from exc
+    target = _DEFAULT if registry is None else registry
     registered = []
-    for name, fields in spec.items():
-        if not isinstance(fields, dict):
-            raise ValueError(f"{path}: [{name}] must be a table of instrument fields")
+    for inst in read_instrument_file(path):
+        current = target.find(inst.name)
+        if current is not None and current == inst:
+            registered.append(current)  # identical redefinition: nothing to do
+            continue
         try:
-            inst = _instrument_from_mapping(name, fields)
-            current = _ALIASES.get(inst.key)
-            if current is not None and _REGISTRY[current] == inst:
-                registered.append(inst)  # identical redefinition: nothing to do
-                continue
-            registered.append(register_instrument(inst, replace=replace))
-        except (TypeError, ValueError) as exc:
+            registered.append(target.register(inst, replace=replace))
+        except ValueError as exc:
             raise ValueError(f"{path}: {exc}") from exc
     return registered
-
-
-for _inst in _BUILT_IN:
-    register_instrument(_inst)
-del _inst

@@ -63,8 +63,34 @@ def _show(value: object) -> str:
         return "(empty)"
     if value is pd.NA or value is None:
         return "(empty)"
-    text = repr(value) if isinstance(value, str) else str(value)
+    text = show_text(value) if isinstance(value, str) else str(value)
     return text if len(text) <= 60 else text[:57] + "..."
+
+
+def show_text(text: str) -> str:
+    """``text`` quoted, with every character that cannot be seen written as an escape.
+
+    Like :func:`repr`, and also escaping what ``repr`` prints as is although it is invisible or
+    changes the character before it: combining marks (a decomposed ``é`` shows as
+    ``e\\u0301``) and spaces other than the plain one (no-break space ``\\xa0``).
+
+    Examples
+    --------
+    >>> from analysis.problems import show_text
+    >>> print(show_text("P0001\u200b"), show_text("re\u0301al"), show_text("site A\xa0"))
+    'P0001\u200b' 're\u0301al' 'site A\xa0'
+    """
+    import unicodedata
+
+    out = []
+    for ch in text:
+        if ch == " " or (ch.isprintable() and not ch.isspace() and not unicodedata.combining(ch)):
+            out.append("\\'" if ch == "'" else ch)
+        else:
+            code = ord(ch)
+            out.append(repr(ch)[1:-1] if code < 0x80 else (f"\\x{code:02x}" if code < 0x100 else
+                       f"\\u{code:04x}" if code < 0x10000 else f"\\U{code:08x}"))
+    return "'" + "".join(out) + "'"
 
 
 @dataclass
@@ -149,6 +175,29 @@ class ValidationReport:
             kind.examples.append(
                 Problem(severity, table, message, column=column, value=val, line=line, row=row, file=file, code=code)
             )
+
+    def add_lines(
+        self,
+        table: str,
+        lines: np.ndarray | Sequence[int],
+        message: str,
+        *,
+        values: Sequence[object] | None = None,
+        file: str | None = None,
+        severity: str = ERROR,
+        code: str = "",
+    ) -> None:
+        """Record one problem for each of ``lines`` (1-based lines of a file), before its rows
+        are known (parse problems): the first :data:`EXAMPLES_PER_KIND` are kept, the rest counted."""
+        lines = np.asarray(lines, dtype=np.int64)
+        if lines.size == 0:
+            return
+        kind = self._kind(severity, table, None, message, code)
+        kind.count += int(lines.size)
+        room = max(EXAMPLES_PER_KIND - len(kind.examples), 0)
+        vals = list(values[:room]) if values is not None else [None] * min(room, lines.size)
+        for line, val in zip(lines[:room].tolist(), vals):
+            kind.examples.append(Problem(severity, table, message, value=val, line=int(line), file=file, code=code))
 
     def add_table_problem(
         self,

@@ -1,15 +1,28 @@
-"""Finding and reading the table files of a dataset folder (CSV in UTF-8, or Parquet).
+r"""Finding and reading the table files of a dataset folder (CSV in UTF-8, or Parquet).
 
 CSV files are read with every column as text, so that no value is silently reinterpreted
 (an identifier ``007`` stays ``"007"``, a calendar date is not turned into a timestamp);
 :mod:`analysis.validation` then converts columns to their format-v1 types and reports each
 value that does not convert, with its file line. Parquet files keep their own types.
+
+Line numbers are the file's physical lines (what an editor shows): a record that starts on
+line N is reported as line N, also after quoted values holding line breaks, blank lines and
+any mix of ``\n``, ``\r\n`` and ``\r`` line ends. Before pyarrow parses a CSV file, one
+vectorised pass finds where its records start (:func:`scan_records`), with the quoting rules
+pyarrow and Python's :mod:`csv` share: a quote opens a quoted value only at the start of a
+field, ``""`` inside one is a quote, and line breaks inside one belong to the value. That
+pass also finds a quote that is never closed (a stray quote would otherwise swallow the rest
+of the file into one value) and every record with the wrong number of fields, each at its
+line. Only regular files are read: a folder, named pipe, socket or device named like a table
+is refused with a message saying what it is, so no read can block.
 """
 
 from __future__ import annotations
 
 import csv
 import io
+import os
+import stat
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -22,7 +35,8 @@ import pyarrow.parquet as pq
 from .problems import ValidationReport
 from .schema import TABLES
 
-__all__ = ["RawTable", "find_table_files", "read_table_file", "NULL_TOKENS", "TABLE_SUFFIXES"]
+__all__ = ["RawTable", "RecordLayout", "find_table_files", "read_table_file", "scan_records", "special_file_kind",
+           "NULL_TOKENS", "TABLE_SUFFIXES"]
 
 #: text read as a missing value in CSV files
 NULL_TOKENS = ("", "NA", "N/A", "NaN", "nan", "null", "NULL", "None")
@@ -36,8 +50,9 @@ _COMPANION_FILES = {"readme.md", "readme.txt", "readme", "ground_truth.json", "i
 class RawTable:
     """A table as read from disk, before type conversion.
 
-    ``line_numbers`` maps data row position to the file line where it starts, when that is
-    not simply position + 2 (blank lines present); ``None`` otherwise and for Parquet.
+    ``line_numbers`` maps data row position to the physical file line where its record
+    starts, when that is not simply position + 2 (blank lines, quoted line breaks); ``None``
+    otherwise and for Parquet.
     """
 
     name: str
@@ -48,15 +63,22 @@ class RawTable:
 
 
 def find_table_files(folder: Path, report: ValidationReport) -> dict[str, Path]:
-    """Map table names to their files in ``folder``, reporting missing, doubled and unknown files."""
+    """Map table names to their files in ``folder``, reporting missing, doubled and unknown files.
+
+    An entry named like a table is taken as that table whatever it is (a folder or named pipe
+    called ``sessions.csv`` is then refused by :func:`read_table_file` as what it is, not
+    reported as a missing table); other sub-folders are ignored.
+    """
     found: dict[str, list[Path]] = {}
     for path in sorted(folder.iterdir()):
-        if path.is_dir() or path.name.startswith("."):
+        if path.name.startswith("."):
             continue
         lower = path.name.lower()
         stem = next((lower[: -len(s)] for s in TABLE_SUFFIXES if lower.endswith(s)), None)
         if stem in TABLES:
             found.setdefault(stem, []).append(path)
+        elif path.is_dir():
+            continue
         elif lower not in _COMPANION_FILES:
             report.add_table_problem(
                 "(dataset)", f"file is not a table of data format v1 and was not read; tables are "
@@ -80,8 +102,60 @@ def find_table_files(folder: Path, report: ValidationReport) -> dict[str, Path]:
     return out
 
 
+def special_file_kind(path: Path) -> str | None:
+    """What ``path`` is when it is not a regular file ("a folder", "a named pipe (FIFO)", ...);
+    ``None`` for a regular file (links are followed). Reading a named pipe or a device could
+    block for ever, so only regular files are read."""
+    try:
+        mode = os.stat(path).st_mode
+    except OSError:
+        return None  # the read reports why it cannot be opened
+    return None if stat.S_ISREG(mode) else _kind_of_mode(mode)
+
+
+def _kind_of_mode(mode: int) -> str:
+    for test, what in ((stat.S_ISDIR, "a folder"), (stat.S_ISFIFO, "a named pipe (FIFO)"), (stat.S_ISSOCK, "a socket"),
+                       (stat.S_ISCHR, "a character device"), (stat.S_ISBLK, "a block device")):
+        if test(mode):
+            return what
+    return "a special file"
+
+
+def _special_file_problem(name: str, path: Path, what: str, report: ValidationReport) -> None:
+    hint = "; write the table as one Parquet file" if what == "a folder" and path.suffix.lower() in (".parquet", ".pq") else ""
+    report.add_table_problem(
+        name, f"{path.name} is {what}, not a file: a table must be a regular CSV or Parquet file{hint}",
+        file=path.name, code="special_file",
+    )
+
+
+class _NotRegular(OSError):
+    def __init__(self, what: str):
+        super().__init__(what)
+        self.what = what
+
+
+def _read_regular_file(path: Path) -> bytes:
+    """The bytes of a regular file; ``_NotRegular`` for anything else, without blocking
+    (a named pipe is opened non-blocking and refused before any read)."""
+    flags = os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_BINARY", 0) | getattr(os, "O_CLOEXEC", 0)
+    fd = os.open(path, flags)
+    try:
+        mode = os.fstat(fd).st_mode
+        if not stat.S_ISREG(mode):
+            raise _NotRegular(_kind_of_mode(mode))
+        with os.fdopen(fd, "rb", closefd=False) as handle:
+            return handle.read()
+    finally:
+        os.close(fd)
+
+
 def read_table_file(name: str, path: Path, report: ValidationReport) -> RawTable | None:
     """Read one table file; on failure record why (with the line where possible) and return None."""
+    what = special_file_kind(path)
+    if what is not None:
+        _special_file_problem(name, path, what, report)
+        return None
     lower = path.name.lower()
     if lower.endswith((".parquet", ".pq")):
         return _read_parquet(name, path, report)
@@ -90,7 +164,10 @@ def read_table_file(name: str, path: Path, report: ValidationReport) -> RawTable
 
 def _read_parquet(name: str, path: Path, report: ValidationReport) -> RawTable | None:
     try:
-        table = pq.read_table(path)
+        table = pq.read_table(pa.BufferReader(_read_regular_file(path)))
+    except _NotRegular as exc:
+        _special_file_problem(name, path, exc.what, report)
+        return None
     except (OSError, pa.ArrowException) as exc:
         report.add_table_problem(name, f"cannot read Parquet file: {exc}", file=path.name, code="unreadable")
         return None
@@ -98,9 +175,147 @@ def _read_parquet(name: str, path: Path, report: ValidationReport) -> RawTable |
     return RawTable(name, frame, path.name, is_csv=False)
 
 
+# --- where the records of a CSV file start ------------------------------------------------
+
+
+@dataclass
+class RecordLayout:
+    r"""Where the records of a CSV text start and end, found in one vectorised pass.
+
+    Attributes
+    ----------
+    starts, ends : int arrays
+        Byte offset of each record's first byte and one past its last (line end excluded);
+        records that are blank lines are included (``blank``).
+    lines : int array
+        Physical line (1-based) on which each record starts.
+    last_lines : int array
+        Physical line on which each record ends (more than ``lines`` when a quoted value
+        holds line breaks).
+    blank : bool array
+        Records that are empty lines (skipped by the reader).
+    line_breaks : int array
+        Byte offset of every physical line end (``\n``, ``\r\n`` counted once, lone ``\r``).
+    quoted_line_break : bool
+        Some quoted value holds a line break.
+    unclosed_quote : int or None
+        Byte offset of a quote that opens a value and is never closed.
+    """
+
+    starts: np.ndarray
+    ends: np.ndarray
+    lines: np.ndarray
+    last_lines: np.ndarray
+    blank: np.ndarray
+    line_breaks: np.ndarray
+    quoted_line_break: bool
+    unclosed_quote: int | None
+    _toggles: np.ndarray
+
+    def line_of(self, offset: int | np.ndarray) -> np.ndarray | int:
+        """Physical line (1-based) of a byte offset."""
+        return np.searchsorted(self.line_breaks, offset, side="left") + 1
+
+    def outside_quotes(self, offsets: np.ndarray) -> np.ndarray:
+        """Which byte offsets lie outside quoted values."""
+        return (np.searchsorted(self._toggles, offsets, side="left") % 2) == 0
+
+
+def _quote_toggles(buf: np.ndarray, quotes: np.ndarray) -> np.ndarray:
+    """Offsets of the quotes that open or close a quoted value (``""`` inside one toggles twice,
+    which leaves the state as it was, so every quote of a well-formed file toggles).
+
+    Fast path: when every quote that parity says opens a value stands at the start of a field
+    (or is the second quote of a ``""``), parity is exactly the parser's state. Otherwise
+    (a quote inside an unquoted value, such as ``5'10"``) the state machine runs over the
+    quotes alone.
+    """
+    if quotes.size == 0:
+        return quotes
+    opening = quotes[0::2]
+    prev = buf[np.maximum(opening - 1, 0)]
+    at_field_start = (opening == 0) | (prev == 44) | (prev == 10) | (prev == 13) | (prev == 34)
+    if at_field_start.all():
+        return quotes
+    toggles = []
+    quoted = skip = False
+    n = len(buf)
+    for q in quotes.tolist():
+        if skip:
+            skip = False
+        elif not quoted:
+            if q == 0 or buf[q - 1] in (44, 10, 13):
+                quoted = True
+                toggles.append(q)
+        elif q + 1 < n and buf[q + 1] == 34:
+            skip = True  # "" inside a quoted value
+        else:
+            quoted = False
+            toggles.append(q)
+    return np.asarray(toggles, dtype=np.int64)
+
+
+def scan_records(data: bytes) -> RecordLayout:
+    r"""Find the records of a CSV text (UTF-8 bytes) and the physical line each starts on.
+
+    Examples
+    --------
+    >>> from analysis.reading import scan_records
+    >>> layout = scan_records(b'id,note\nP1,"two\nlines"\n\nP2,ok\n')
+    >>> layout.lines.tolist(), layout.blank.tolist(), layout.quoted_line_break
+    ([1, 2, 4, 5], [False, False, True, False], True)
+    """
+    buf = np.frombuffer(data, dtype=np.uint8)
+    n = len(buf)
+    newlines = np.flatnonzero(buf == 10)
+    returns = np.flatnonzero(buf == 13)
+    if returns.size:
+        lone = returns[(returns + 1 >= n) | (buf[np.minimum(returns + 1, n - 1)] != 10)]
+        line_breaks = np.union1d(newlines, lone)
+    else:
+        line_breaks = newlines
+    toggles = _quote_toggles(buf, np.flatnonzero(buf == 34))
+    if toggles.size:
+        inside = (np.searchsorted(toggles, line_breaks, side="left") % 2) == 1
+        terminators = line_breaks[~inside]
+        quoted_line_break = bool(inside.any())
+    else:
+        terminators = line_breaks
+        quoted_line_break = False
+    unclosed = int(toggles[-1]) if toggles.size % 2 else None
+    starts = np.concatenate(([0], terminators + 1))
+    ends = np.concatenate((terminators, [n]))
+    keep = starts < n
+    starts, ends = starts[keep], ends[keep]
+    # a record ending in \r\n ends before the \r
+    crlf = (ends > starts) & (ends < n)
+    crlf[crlf] = (buf[ends[crlf]] == 10) & (buf[ends[crlf] - 1] == 13)
+    ends = ends - crlf
+    if quoted_line_break:
+        lines = np.searchsorted(line_breaks, starts, side="left") + 1
+        last_lines = np.searchsorted(line_breaks, np.maximum(ends - 1, starts), side="left") + 1
+    else:  # every line break ends a record: record k starts on line k + 1
+        lines = last_lines = np.arange(1, len(starts) + 1)
+    return RecordLayout(starts=starts, ends=ends, lines=lines, last_lines=last_lines, blank=ends == starts,
+                        line_breaks=line_breaks, quoted_line_break=quoted_line_break, unclosed_quote=unclosed,
+                        _toggles=toggles)
+
+
+def _field_counts(data: bytes, layout: RecordLayout) -> np.ndarray:
+    """Number of fields of each record (commas outside quoted values, plus one)."""
+    buf = np.frombuffer(data, dtype=np.uint8)
+    commas = np.flatnonzero(buf == 44)
+    commas = commas[layout.outside_quotes(commas)]
+    record = np.searchsorted(layout.starts, commas, side="right") - 1
+    return np.bincount(record, minlength=len(layout.starts)) + 1
+
+
 def _read_csv(name: str, path: Path, report: ValidationReport) -> RawTable | None:
     try:
-        data = path.read_bytes()
+        data = _read_regular_file(path)
+    except _NotRegular as exc:
+        _special_file_problem(name, path, exc.what, report)
+        return None
     except OSError as exc:
         report.add_table_problem(name, f"cannot read file: {exc.strerror or exc}", file=path.name, code="unreadable")
         return None
@@ -125,9 +340,27 @@ def _read_csv(name: str, path: Path, report: ValidationReport) -> RawTable | Non
     if not data.strip():
         report.add_table_problem(name, "file is empty: expected a header line and data rows", file=path.name, code="empty")
         return None
-    head_lines = data[:1 << 16].decode("utf-8", errors="replace").splitlines()
+    layout = scan_records(data)
+    if layout.unclosed_quote is not None:
+        line = int(layout.line_of(layout.unclosed_quote))
+        report.add_table_problem(
+            name, "a quoted value opens on this line and is never closed (a stray quote?): everything after it "
+            "would be read as one value; remove the quote or close it", line=line, file=path.name, code="parse",
+        )
+        return None
+    records = np.flatnonzero(~layout.blank)
+    if records.size == 0:
+        report.add_table_problem(name, "file is empty: expected a header line and data rows", file=path.name, code="empty")
+        return None
+    first = records[0]
+    head_line = int(layout.lines[first])
+    if head_line != 1:
+        report.add_table_problem(name, "the first line is empty: expected a header line naming the columns",
+                                 line=1, file=path.name, code="header")
+        return None
+    head_text = data[layout.starts[first]: layout.ends[first]].decode("utf-8")
     try:
-        header = next(csv.reader([head_lines[0] if head_lines else ""]))
+        header = next(csv.reader([head_text]))
     except (csv.Error, StopIteration) as exc:
         report.add_table_problem(name, f"cannot read the header line: {exc}", line=1, file=path.name, code="header")
         return None
@@ -147,11 +380,20 @@ def _read_csv(name: str, path: Path, report: ValidationReport) -> RawTable | Non
             name, f"header repeats column name(s) {doubled}", line=1, file=path.name, code="header",
         )
         return None
+    rows = records[1:]
+    multi = rows[layout.last_lines[rows] > layout.lines[rows]]
+    report.add_lines(
+        name, layout.lines[multi],
+        "a quoted value holds a line break, so this record runs over several lines (kept; if that is not "
+        "intended, look for a stray quote on this line)", file=path.name, severity="warning", code="line_break_in_value",
+    )
+    longest = int((layout.ends - layout.starts).max())
+    block = int(min(max(1 << 20, 2 * longest + 4096), (1 << 31) - 1))
     try:
         table = pacsv.read_csv(
             io.BytesIO(data),
-            read_options=pacsv.ReadOptions(use_threads=True),
-            parse_options=pacsv.ParseOptions(newlines_in_values=False),
+            read_options=pacsv.ReadOptions(use_threads=True, block_size=block),
+            parse_options=pacsv.ParseOptions(newlines_in_values=layout.quoted_line_break),
             convert_options=pacsv.ConvertOptions(
                 column_types={h: pa.string() for h in header},
                 null_values=list(NULL_TOKENS),
@@ -161,58 +403,47 @@ def _read_csv(name: str, path: Path, report: ValidationReport) -> RawTable | Non
     except pa.ArrowInvalid as exc:
         if "Empty CSV file" in str(exc):
             report.add_table_problem(name, "table is empty: it has a header but no data rows", file=path.name, code="empty")
-            return None
-        line, expected, got = _first_ragged_line(data, len(header))
-        if line is not None and got < 0:
-            report.add_table_problem(
-                name, "line cannot be parsed as CSV (a stray quote or line break inside a field?)",
-                line=line, file=path.name, code="parse",
-            )
-        elif line is not None:
-            report.add_table_problem(
-                name, f"line has {got} fields, expected {expected} as in the header (check quoting and delimiters)",
-                line=line, file=path.name, code="parse",
-            )
-        else:
+        elif not _report_ragged(name, path.name, data, layout, rows, len(header), report):
             report.add_table_problem(name, f"cannot parse CSV: {exc}", file=path.name, code="parse")
         return None
     frame = table.to_pandas(types_mapper={pa.string(): pd.StringDtype()}.get)
     frame.columns = [str(c).strip() for c in frame.columns]
-    return RawTable(name, frame, path.name, is_csv=True, line_numbers=_line_numbers(data, len(frame)))
+    lines = layout.lines[rows]
+    if len(lines) != len(frame):  # the scan and the parser disagree: never place problems on wrong lines
+        report.add_table_problem(
+            name, f"cannot tell which line each row is on ({len(frame)} rows read, {len(lines)} records found); "
+            "check the file's quoting", file=path.name, code="parse")
+        return None
+    line_numbers = None if np.array_equal(lines, np.arange(2, len(lines) + 2)) else lines
+    return RawTable(name, frame, path.name, is_csv=True, line_numbers=line_numbers)
+
+
+def _report_ragged(name: str, file: str, data: bytes, layout: RecordLayout, rows: np.ndarray, n_fields: int,
+                   report: ValidationReport) -> bool:
+    """Report every record whose number of fields is not the header's, at its line; True if any."""
+    counts = _field_counts(data, layout)[rows]
+    ragged = counts != n_fields
+    for got in np.unique(counts[ragged]).tolist():
+        report.add_lines(
+            name, layout.lines[rows[counts == got]],
+            f"line has {got} field{'s' if got != 1 else ''}, expected {n_fields} as in the header "
+            "(check quoting and delimiters)", file=file, code="parse",
+        )
+    return bool(ragged.any())
 
 
 def _first_invalid_utf8_line(data: bytes) -> tuple[int, str] | None:
     try:
         data.decode("utf-8")
     except UnicodeDecodeError as exc:
-        line = data.count(b"\n", 0, exc.start) + 1
-        start = data.rfind(b"\n", 0, exc.start) + 1
-        end = data.find(b"\n", exc.start)
-        snippet = data[start : end if end >= 0 else len(data)].decode("utf-8", errors="replace")
+        head = data[: exc.start]
+        line = head.count(b"\n") + head.count(b"\r") - head.count(b"\r\n") + 1
+        start = max(head.rfind(b"\n"), head.rfind(b"\r")) + 1
+        end = len(data)
+        for stop in (b"\n", b"\r"):
+            found = data.find(stop, exc.start)
+            if found >= 0:
+                end = min(end, found)
+        snippet = data[start:end].decode("utf-8", errors="replace")
         return line, snippet
     return None
-
-
-def _line_numbers(data: bytes, n_rows: int) -> np.ndarray | None:
-    """File line of each data row when blank lines shift them; None when row i is line i + 2."""
-    if b"\n\n" not in data and b"\n\r\n" not in data:
-        return None
-    buf = np.frombuffer(data, dtype=np.uint8)
-    starts = np.concatenate(([0], np.flatnonzero(buf == ord("\n")) + 1))
-    starts = starts[starts < len(buf)]
-    first = buf[starts]
-    non_blank = np.flatnonzero((first != ord("\n")) & (first != ord("\r"))) + 1  # 1-based line numbers
-    lines = non_blank[1:]  # drop the header line
-    return lines[:n_rows] if len(lines) >= n_rows else None
-
-
-def _first_ragged_line(data: bytes, n_fields: int) -> tuple[int | None, int, int]:
-    """Find the first line whose field count differs from the header's, with Python's csv module."""
-    reader = csv.reader(io.StringIO(data.decode("utf-8"), newline=""))
-    try:
-        for row in reader:
-            if row and len(row) != n_fields:
-                return reader.line_num, n_fields, len(row)
-    except csv.Error:
-        return reader.line_num + 1, n_fields, -1
-    return None, n_fields, 0

@@ -5,9 +5,28 @@ its table, file line (or row), column, value and what was expected. Column-level
 (missing values, ranges, allowed values, unique ids) are pandera schemas built from
 :mod:`analysis.schema`; rules that span columns or tables (score range per instrument,
 patients known, end after start, duplicate rows) are vectorised pandas checks here.
+
+Before any conversion every text value (identifiers, sites, routes, instruments, drugs,
+numbers still written as text, and the column names) is normalised the same way
+(:func:`normalise_text`): Unicode NFC, invisible characters removed (format characters
+such as zero-width spaces and byte-order marks, NUL and other control characters),
+surrounding whitespace removed. Each change is a warning naming its place and showing the
+value escaped, so ``P0001`` and ``P0001\\u200b`` (with a zero-width space) are one
+patient and the change is visible.
+
+Study days must be plausible: within :data:`MAX_STUDY_DAY` (20 years) of the index date.
+Days that look like calendar dates written as numbers (``20230105``; Excel serials such as
+``44931`` when every day of the patient is one) are refused as dates, with how to convert
+them (:data:`DATE_CONVERSION_HINT`).
+
+Validation uses the dataset's own instrument registry (built-ins plus its
+``instruments.toml``), never a process-wide one a load could change.
 """
 
 from __future__ import annotations
+
+import unicodedata
+from collections.abc import Sequence
 
 import numpy as np
 import pandas as pd
@@ -18,33 +37,62 @@ from pandera.errors import SchemaErrors
 
 from . import anonymisation
 from .drugs import DIAZEPAM_EQUIVALENT_PER_MG, drug_class_of
-from .instruments import canonical_name_map, get_instrument, instrument_names
+from .instruments import InstrumentRegistry, default_registry
 from .problems import WARNING, ValidationReport
 from .reading import RawTable
 from .schema import ROUTE_ALIASES, SEX_ALIASES, TABLES, ColumnSpec, TableSpec
 
-__all__ = ["validate_tables"]
+__all__ = ["validate_tables", "normalise_text", "MAX_STUDY_DAY", "DATE_CONVERSION_HINT"]
+
+#: the largest plausible distance of a study day from the patient's index date: 20 years
+MAX_STUDY_DAY = 7305
+#: Excel date serials of 1990-01-01 and 2100-12-31 (days since 1899-12-30)
+EXCEL_SERIAL_RANGE = (32874, 73051)
+#: how to turn calendar dates into study days (the mapped import of issue 12 does it)
+DATE_CONVERSION_HINT = (
+    "convert dates to study days relative to each patient's first session, e.g. with "
+    "`ketamine-outcomes import mapped ... --mapping MAP.toml`, or yourself: day = date - first session date"
+)
 
 _TRUE = {"true", "t", "yes", "y", "1", "1.0"}
 _FALSE = {"false", "f", "no", "n", "0", "0.0"}
 
 
-def validate_tables(raw: dict[str, RawTable], report: ValidationReport) -> dict[str, pd.DataFrame]:
+def validate_tables(
+    raw: dict[str, RawTable],
+    report: ValidationReport,
+    *,
+    registry: InstrumentRegistry | None = None,
+    allow_free_text: Sequence[str] = (),
+) -> dict[str, pd.DataFrame]:
     """Validate and type the tables; problems go to ``report``.
+
+    Parameters
+    ----------
+    raw : dict of RawTable
+    report : ValidationReport
+    registry : InstrumentRegistry, optional
+        The instruments the assessments are checked against (the dataset's own); default
+        the process-wide registry.
+    allow_free_text : sequence of str
+        Columns whose free text the user explicitly allows, passed to the anonymisation
+        guard (:func:`analysis.anonymisation.check_identifying_values`).
 
     Returns the converted tables (those that could be read); the caller decides from
     ``report.ok`` whether they may be used.
     """
+    registry = default_registry() if registry is None else registry
+    allow = tuple(allow_free_text)
     tables: dict[str, pd.DataFrame] = {}
     for name, spec in TABLES.items():
         if name not in raw:
             continue
         table = raw[name]
         report.set_locator(name, table.file, table.line_numbers, table.is_csv)
-        converted = _convert_table(spec, table, report)
+        converted = _convert_table(spec, table, report, registry, allow)
         if converted is not None:
             tables[name] = converted
-    _check_across_tables(tables, report)
+    _check_across_tables(tables, report, registry)
     return tables
 
 
@@ -70,16 +118,129 @@ def map_unique(values: pd.Series, func) -> pd.Series:
     return pd.Series(mapped[codes], index=values.index)
 
 
+# --- text normalisation -------------------------------------------------------------------
+
+_INVISIBLE, _NFC, _SPACE = 1, 2, 4
+_NORMALISED = (
+    (_INVISIBLE, "invisible characters removed (zero-width or other format characters, byte-order marks, NUL "
+                 "or other control characters); kept without them, please check the export"),
+    (_NFC, "text converted to Unicode NFC (composed characters), so that the same text always matches; "
+           "kept as converted"),
+    (_SPACE, "surrounding whitespace removed (kept without it)"),
+)
+_KEEP_CONTROL = frozenset("\t\n\r")
+
+
+def normalise_text(value: str) -> tuple[str, int]:
+    """``value`` in the one form every text of a dataset is compared in, and what changed.
+
+    Unicode NFC; format characters (category Cf: zero-width spaces and joiners, byte-order
+    marks, soft hyphens, direction marks) and control characters other than tab and line
+    breaks (NUL, ...) removed; surrounding whitespace (any Unicode space) removed. The
+    second value is a bit set of the changes (0: none).
+
+    Examples
+    --------
+    >>> from analysis.validation import normalise_text
+    >>> normalise_text("P0001\u200b")[0], normalise_text("\ufeffP0001")[0], normalise_text("re\u0301al ")[0]
+    ('P0001', 'P0001', 'réal')
+    >>> normalise_text("P0001")
+    ('P0001', 0)
+    """
+    if value.isascii() and value.isprintable():
+        stripped = value.strip()
+        return stripped, (_SPACE if stripped != value else 0)
+    flags = 0
+    kept = []
+    for ch in value:
+        category = unicodedata.category(ch)
+        if category == "Cf" or (category == "Cc" and ch not in _KEEP_CONTROL):
+            flags |= _INVISIBLE
+        else:
+            kept.append(ch)
+    text = "".join(kept)
+    composed = unicodedata.normalize("NFC", text)
+    if composed != text:
+        flags |= _NFC
+    stripped = composed.strip()
+    if stripped != composed:
+        flags |= _SPACE
+    return stripped, flags
+
+
+def _needs_normalising(values: pd.Series) -> np.ndarray:
+    """Which values may change in :func:`normalise_text`: for a text column one vectorised
+    pass (printable ASCII without a space at either end needs nothing)."""
+    try:
+        array = pa.array(values, type=pa.large_string(), from_pandas=True)
+    except (pa.ArrowException, TypeError, ValueError):  # an object column holding other things than text
+        return np.array([isinstance(v, str) and normalise_text(v)[1] != 0 for v in values], dtype=bool)
+    plain = pc.and_(pc.and_(pc.string_is_ascii(array), pc.ascii_is_printable(array)),
+                    pc.invert(pc.or_(pc.starts_with(array, " "), pc.ends_with(array, " "))))
+    return ~pc.fill_null(plain, True).to_numpy(zero_copy_only=False)
+
+
+def _normalise_column(table: str, col: str, values: pd.Series, report: ValidationReport) -> pd.Series:
+    """Normalise the text values of a column (each distinct value once), warning at each change."""
+    if not (pd.api.types.is_string_dtype(values) or values.dtype == object):
+        return values
+    candidates = np.flatnonzero(_needs_normalising(values))
+    if candidates.size == 0:
+        return values
+    subset = values.iloc[candidates]
+    try:
+        codes, uniques = pd.factorize(subset, use_na_sentinel=True)
+    except TypeError:  # unhashable cells (from DataFrames): left to the type checks
+        return values
+    results = [normalise_text(u) if isinstance(u, str) else (u, 0) for u in uniques]
+    flags = np.array([f for _, f in results] + [0], dtype=np.int64)[codes]
+    if not flags.any():
+        return values
+    for bit, message in _NORMALISED:
+        pos = candidates[np.flatnonzero(flags & bit)]
+        report.add_rows(table, col, pos, values.iloc[pos], message, severity=WARNING, code="normalised")
+    changed = flags != 0
+    # a value of nothing but invisible characters or spaces is missing (and reported as such)
+    cleaned = np.array([None if v == "" else v for v, _ in results] + [None], dtype=object)[codes][changed]
+    out = values.copy() if values.dtype != object else values.astype(object).copy()
+    out.iloc[candidates[changed]] = cleaned
+    return out
+
+
+def _normalise_header(table: str, columns: list[str], report: ValidationReport) -> list[str] | None:
+    """Normalised column names (warning at each change); None when two become one."""
+    out = []
+    for col in columns:
+        clean, flags = normalise_text(str(col))
+        for bit, message in _NORMALISED:
+            if flags & bit and bit != _SPACE:
+                report.add_table_problem(table, f"column name: {message}", column=clean, value=str(col), line=1,
+                                         severity=WARNING, code="normalised")
+        out.append(clean)
+    doubled = sorted({c for c in out if out.count(c) > 1})
+    if doubled:
+        report.add_table_problem(table, f"header repeats column name(s) {doubled} (after removing invisible "
+                                 "characters and surrounding spaces)", line=1, code="header")
+        return None
+    return out
+
+
 # --- one table ---------------------------------------------------------------------------
 
 
-def _convert_table(spec: TableSpec, raw: RawTable, report: ValidationReport) -> pd.DataFrame | None:
+def _convert_table(spec: TableSpec, raw: RawTable, report: ValidationReport, registry: InstrumentRegistry,
+                   allow_free_text: tuple[str, ...] = ()) -> pd.DataFrame | None:
     frame = raw.frame.reset_index(drop=True)
-    frame.columns = [str(c).strip() for c in frame.columns]
     name = spec.name
+    columns = _normalise_header(name, list(frame.columns), report)
+    if columns is None:
+        return None
+    frame.columns = columns
     if len(frame) == 0:
         report.add_table_problem(name, "table is empty: it has a header but no data rows", code="empty")
         return None
+    frame = pd.DataFrame({col: _normalise_column(name, col, frame[col], report) for col in frame.columns},
+                         index=frame.index)
     refused = anonymisation.check_column_names(name, list(frame.columns), report)
     frame = frame.drop(columns=refused)
     missing = [c for c in spec.required_columns if c not in frame.columns]
@@ -99,19 +260,23 @@ def _convert_table(spec: TableSpec, raw: RawTable, report: ValidationReport) -> 
         if col_spec is None:
             out[col] = _convert_extra(name, col, frame[col], report)
         else:
-            out[col] = _convert_column(name, col_spec, frame[col], report)
+            out[col] = _convert_column(name, col_spec, frame[col], report, registry)
     typed = pd.DataFrame(out, index=frame.index)
     _run_schema(spec, typed, frame.isna(), report)
     _warn_outside(spec, typed, report)
+    _check_identifiers(spec, typed, report)
+    _check_study_days(spec, typed, report)
     text_cols = [c for c in typed.columns if c not in {"patient_id", "drug", "drug_class", "instrument", "route", "phase", "sex"}
                  and pd.api.types.is_string_dtype(typed[c])]
-    anonymisation.check_identifying_values(name, typed, text_cols + ["patient_id"] * ("patient_id" in typed), report)
+    anonymisation.check_identifying_values(name, typed, text_cols + ["patient_id"] * ("patient_id" in typed), report,
+                                           **({"allow_free_text": allow_free_text} if allow_free_text else {}))
     if name == "patients" and "age" in typed:
         anonymisation.check_top_coded_age(name, typed["age"], report)
     return typed
 
 
-def _convert_column(table: str, spec: ColumnSpec, values: pd.Series, report: ValidationReport) -> pd.Series:
+def _convert_column(table: str, spec: ColumnSpec, values: pd.Series, report: ValidationReport,
+                    registry: InstrumentRegistry) -> pd.Series:
     kind = spec.kind
     if kind in ("number", "integer", "day"):
         return _to_number(table, spec, values, report)
@@ -125,7 +290,7 @@ def _convert_column(table: str, spec: ColumnSpec, values: pd.Series, report: Val
         elif spec.name == "sex":
             text = text.replace(SEX_ALIASES)
         elif spec.name == "instrument":
-            return _to_instrument(table, values, text, report)
+            return _to_instrument(table, values, text, report, registry)
     return text
 
 
@@ -163,7 +328,7 @@ def _to_number(table: str, spec: ColumnSpec, values: pd.Series, report: Validati
             if dates.any():
                 report.add_rows(
                     table, col, pos[dates], text.iloc[pos[dates]],
-                    f"calendar date where a study day is expected; {anonymisation.HOW_TO_DEIDENTIFY}"
+                    f"calendar date where a study day is expected; {DATE_CONVERSION_HINT}"
                     if kind_is_day else f"calendar date where a number is expected; {anonymisation.HOW_TO_DEIDENTIFY}",
                     code="calendar_date",
                 )
@@ -207,13 +372,14 @@ def _to_boolean(table: str, col: str, values: pd.Series, report: ValidationRepor
     return result
 
 
-def _to_instrument(table: str, raw: pd.Series, text: pd.Series, report: ValidationReport) -> pd.Series:
-    mapping = canonical_name_map(str(v) for v in text.dropna().unique())
+def _to_instrument(table: str, raw: pd.Series, text: pd.Series, report: ValidationReport,
+                   registry: InstrumentRegistry) -> pd.Series:
+    mapping = registry.canonical_name_map(str(v) for v in text.dropna().unique())
     canonical = map_unique(text, mapping.get)
     unknown = np.flatnonzero(text.notna().to_numpy() & canonical.isna().to_numpy())
     report.add_rows(
         table, "instrument", unknown, raw.iloc[unknown],
-        f"unknown instrument; expected one of {', '.join(instrument_names())}, or register it "
+        f"unknown instrument; expected one of {', '.join(registry.names())}, or register it "
         "(analysis.register_instrument or an instruments.toml beside the data)",
         code="unknown_instrument",
     )
@@ -317,10 +483,81 @@ def _warn_outside(spec: TableSpec, frame: pd.DataFrame, report: ValidationReport
         )
 
 
+def _check_identifiers(spec: TableSpec, frame: pd.DataFrame, report: ValidationReport) -> None:
+    """An identifier is one line of text: a tab or line break in one is an error (a stray
+    quote in a CSV file pulls the next line into the value)."""
+    for col in spec.columns:
+        if col.kind != "id" or col.name not in frame.columns:
+            continue
+        values = frame[col.name].astype("string")
+        bad = values.str.contains(r"[\t\n\r]", regex=True).fillna(False).to_numpy(dtype=bool)
+        pos = np.flatnonzero(bad)
+        report.add_rows(spec.name, col.name, pos, values.iloc[pos],
+                        "identifier holds a tab or line break; expected one line of text (is a quote missing "
+                        "or doubled in the file?)", code="control_character")
+
+
+def _yyyymmdd(values: np.ndarray) -> np.ndarray:
+    """Which numbers are whole and read as a valid calendar date yyyymmdd in 1900-2100."""
+    whole = np.isfinite(values) & (values >= 19000101) & (values <= 21001231)
+    whole[whole] = values[whole] == np.round(values[whole])
+    out = np.zeros(len(values), dtype=bool)
+    if whole.any():
+        as_int = values[whole].astype(np.int64)
+        parsed = pd.to_datetime(pd.Series(as_int.astype(str)), format="%Y%m%d", errors="coerce")
+        out[whole] = parsed.notna().to_numpy()
+    return out
+
+
+def _check_study_days(spec: TableSpec, frame: pd.DataFrame, report: ValidationReport) -> None:
+    """Study days within 20 years of the index date, and no calendar dates written as numbers.
+
+    A day beyond :data:`MAX_STUDY_DAY` is refused. Where it reads as a date the message says
+    so: a whole number yyyymmdd that is a valid date in 1900-2100 (``20230105``), or, when
+    every day of the patient in this table lies in the Excel serial range of 1990-2100
+    (32874 to 73051), an Excel date serial. A single large day beside ordinary ones is
+    implausible rather than a date (the other days show the column holds study days).
+    """
+    day_cols = [c.name for c in spec.columns if c.kind == "day" and c.name in frame.columns]
+    if not day_cols:
+        return
+    days = np.column_stack([frame[c].to_numpy(dtype=float, na_value=np.nan) for c in day_cols])
+    present = ~np.isnan(days)
+    beyond = present & (np.abs(days) > MAX_STUDY_DAY)
+    if not beyond.any():
+        return
+    lo, hi = EXCEL_SERIAL_RANGE
+    in_serial = present & (days >= lo) & (days <= hi)
+    if "patient_id" in frame.columns:
+        patient = pd.factorize(frame["patient_id"], use_na_sentinel=False)[0]
+        # a patient is "all serials" when every present day of theirs lies in the serial range
+        ordinary = pd.Series((present & ~in_serial).any(axis=1)).groupby(patient).transform("any").to_numpy()
+        excel_patient = ~ordinary
+    else:
+        excel_patient = np.zeros(len(frame), dtype=bool)
+    for j, col in enumerate(day_cols):
+        values = days[:, j]
+        date = beyond[:, j] & _yyyymmdd(values)
+        excel = beyond[:, j] & ~date & in_serial[:, j] & excel_patient
+        other = beyond[:, j] & ~date & ~excel
+        for mask, message, code in (
+            (date, f"looks like a calendar date written as a number (yyyymmdd, e.g. 20230105 for 5 January 2023), "
+                   f"not a study day; {DATE_CONVERSION_HINT}", "calendar_date"),
+            (excel, f"looks like an Excel date serial (days since 1899-12-30: every day of this patient here lies "
+                    f"between {lo} and {hi}, i.e. in 1990-2100), not a study day; {DATE_CONVERSION_HINT}",
+             "calendar_date"),
+            (other, f"implausible study day: more than 20 years ({MAX_STUDY_DAY} days) from the index date; expected "
+                    f"days since the patient's index date (if the column holds dates, {DATE_CONVERSION_HINT})",
+             "implausible_day"),
+        ):
+            pos = np.flatnonzero(mask)
+            report.add_rows(spec.name, col, pos, values[pos], message, code=code)
+
+
 # --- across tables -----------------------------------------------------------------------
 
 
-def _check_across_tables(tables: dict[str, pd.DataFrame], report: ValidationReport) -> None:
+def _check_across_tables(tables: dict[str, pd.DataFrame], report: ValidationReport, registry: InstrumentRegistry) -> None:
     for name, frame in tables.items():
         _check_duplicate_rows(name, frame, report)
     patients = tables.get("patients")
@@ -342,7 +579,7 @@ def _check_across_tables(tables: dict[str, pd.DataFrame], report: ValidationRepo
                 severity=WARNING, code="no_sessions",
             )
     if "assessments" in tables:
-        _check_scores(tables["assessments"], report)
+        _check_scores(tables["assessments"], report, registry)
     if "sessions" in tables:
         _check_doses(tables["sessions"], report)
     if "medications" in tables:
@@ -357,14 +594,14 @@ def _check_duplicate_rows(name: str, frame: pd.DataFrame, report: ValidationRepo
         report.add_rows(name, None, dup, shown, "row is an exact duplicate of an earlier row", code="duplicate_row")
 
 
-def _check_scores(frame: pd.DataFrame, report: ValidationReport) -> None:
+def _check_scores(frame: pd.DataFrame, report: ValidationReport, registry: InstrumentRegistry) -> None:
     if not {"instrument", "score"} <= set(frame.columns):
         return
     instrument = frame["instrument"]
     score = frame["score"].to_numpy(dtype=float, na_value=np.nan)
     item_cols = [c for c in frame.columns if c.startswith("item_") and c[5:].isdigit()]
     for name in instrument.dropna().unique():
-        inst = get_instrument(str(name))
+        inst = registry.get(str(name))
         rows = (instrument == name).to_numpy(dtype=bool, na_value=False)
         bad = np.flatnonzero(rows & ((score < inst.min_score) | (score > inst.max_score)))
         report.add_rows(

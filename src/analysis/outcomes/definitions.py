@@ -15,7 +15,7 @@ import warnings
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field, fields
 
-from ..instruments import get_instrument
+from ..instruments import Instrument, InstrumentRegistry, default_registry, get_instrument, normalise_instrument_name
 
 __all__ = ["AppliedDefinitions", "Definitions", "PARAMETERS", "SAME_DAY_RULES", "definitions_of"]
 
@@ -126,11 +126,12 @@ class Definitions:
         return Definitions(**kwargs)
 
     @staticmethod
-    def from_dict(values: Mapping) -> Definitions:
+    def from_dict(values: Mapping, registry: InstrumentRegistry | None = None) -> Definitions:
         """Read back :meth:`to_dict` (``definitions.json``); keys left out take their defaults.
 
-        With an ``instrument`` the result is bound to it (:class:`AppliedDefinitions`);
-        ``remission_max_applied``, if present, must be the cut-off that gives.
+        With an ``instrument`` the result is bound to it (:class:`AppliedDefinitions`), looked
+        up in ``registry`` (a dataset's ``instrument_registry``; default the process-wide
+        registry); ``remission_max_applied``, if present, must be the cut-off that gives.
 
         Examples
         --------
@@ -148,7 +149,7 @@ class Definitions:
             if applied is not None:
                 raise ValueError("remission_max_applied is given without the instrument it applies to")
             return d
-        d = d.for_instrument(instrument)
+        d = d.for_instrument(instrument, registry=registry)
         if applied is not None and applied != d.remission_max_applied:
             raise ValueError(f"remission_max_applied {applied!r} is not the cut-off these definitions give "
                              f"({d.remission_max_applied!r} for {d.instrument})")
@@ -158,18 +159,28 @@ class Definitions:
         """The parameters alone (a plain :class:`Definitions`, not bound to an instrument)."""
         return Definitions(**{name: getattr(self, name) for name in PARAMETERS})
 
-    def for_instrument(self, instrument: str) -> AppliedDefinitions:
+    def for_instrument(self, instrument: str | Instrument, *, registry: InstrumentRegistry | None = None
+                       ) -> AppliedDefinitions:
         """These definitions bound to ``instrument``: its canonical name, the remission
         cut-off resolved (``remission_max`` if given, else the instrument's), and
-        ``remission_max`` checked against the instrument's range."""
+        ``remission_max`` checked against the instrument's range.
+
+        ``instrument`` is a name, looked up in ``registry`` (the dataset's
+        ``instrument_registry``; default the process-wide registry), or an
+        :class:`~analysis.Instrument` definition itself."""
+        if isinstance(instrument, str) and registry is not None:
+            instrument = registry.get(instrument)
         return AppliedDefinitions(**{name: getattr(self, name) for name in PARAMETERS}, instrument=instrument)
 
-    def check_instrument(self, instrument: str | None, *, where: str = "outcomes") -> str:
+    def check_instrument(self, instrument: str | None, *, where: str = "outcomes",
+                         registry: InstrumentRegistry | None = None) -> str:
         """The instrument to use with outcomes derived under these definitions.
 
         ``None`` gives the outcomes' own instrument; a name that is not the outcomes'
         instrument is an error naming both (the scores of one instrument must never be
-        read against the baselines and cut-offs of another).
+        read against the baselines and cut-offs of another). Names are resolved through the
+        outcomes' own instrument definition first (its name and aliases), then through
+        ``registry`` (a dataset's ``instrument_registry``; default the process-wide one).
 
         Examples
         --------
@@ -186,7 +197,13 @@ class Definitions:
             if own is None:
                 raise ValueError(f"{where}: the outcomes do not record their instrument; pass instrument=")
             return own
-        name = get_instrument(instrument).name
+        applied = getattr(self, "instrument_definition", None)
+        if applied is not None and normalise_instrument_name(instrument) in applied.lookup_keys():
+            return applied.name
+        found = (registry if registry is not None else default_registry()).find(instrument)
+        if found is None and own is None:
+            get_instrument(instrument, registry)  # raises KeyError naming the known instruments
+        name = found.name if found is not None else str(instrument)
         if own is not None and name != own:
             raise ValueError(
                 f"{where}: instrument={name!r} but the outcomes were derived on {own!r}; leave instrument out (or "
@@ -236,10 +253,14 @@ class AppliedDefinitions(Definitions):
     ----------
     instrument : str
         Canonical name of the instrument every outcome is defined on (an alias such as
-        ``"phq9"`` is resolved).
+        ``"phq9"`` is resolved). Pass a name (looked up in the process-wide registry) or an
+        :class:`~analysis.Instrument` (a dataset's own definition:
+        ``Definitions().for_instrument(name, registry=dataset.instrument_registry)``).
     remission_max_applied : float or None
         The remission cut-off in force: ``remission_max`` if given, else the instrument's
         (PHQ-9: 4, MADRS: 10); ``None`` for an instrument without a remission convention.
+    instrument_definition : Instrument
+        The definition applied (not a field: not compared, not written to JSON).
 
     Examples
     --------
@@ -256,9 +277,13 @@ class AppliedDefinitions(Definitions):
 
     def __post_init__(self) -> None:
         super().__post_init__()
-        if not isinstance(self.instrument, str):
+        if isinstance(self.instrument, Instrument):
+            inst = self.instrument
+        elif isinstance(self.instrument, str):
+            inst = get_instrument(self.instrument)
+        else:
             raise TypeError(f"instrument must be an instrument name such as 'PHQ-9', got {self.instrument!r}")
-        inst = get_instrument(self.instrument)
+        object.__setattr__(self, "instrument_definition", inst)
         if self.remission_max is not None and not (inst.min_score <= self.remission_max <= inst.max_score):
             raise ValueError(f"remission_max {self.remission_max} lies outside the {inst.name} range")
         object.__setattr__(self, "instrument", inst.name)

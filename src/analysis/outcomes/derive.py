@@ -12,7 +12,6 @@ import numpy as np
 import pandas as pd
 
 from ..dataset import Dataset
-from ..instruments import get_instrument
 from .courses import CATEGORIES, course_table
 from .definitions import Definitions
 from .exposure import course_exposure, session_exposure
@@ -113,7 +112,8 @@ def derive_outcomes(dataset: Dataset, instrument: str = "PHQ-9", **definitions) 
     dataset : Dataset
         A validated dataset (:func:`analysis.load_dataset`).
     instrument : str, default "PHQ-9"
-        The instrument every outcome is defined on.
+        The instrument every outcome is defined on, looked up in the dataset's own registry
+        (``dataset.instrument_registry``: built-ins plus its ``instruments.toml``).
     **definitions
         Any parameter of :class:`analysis.outcomes.Definitions` (windows, thresholds,
         relapse rule); unknown names are an error. Defaults follow the field's conventions
@@ -137,8 +137,8 @@ def derive_outcomes(dataset: Dataset, instrument: str = "PHQ-9", **definitions) 
     """
     if not isinstance(dataset, Dataset):
         raise TypeError(f"derive_outcomes needs an analysis.Dataset, got {type(dataset).__name__}")
-    d = Definitions.from_kwargs(**definitions).for_instrument(instrument)
-    inst = get_instrument(d.instrument)
+    d = Definitions.from_kwargs(**definitions).for_instrument(instrument, registry=dataset.instrument_registry)
+    inst = d.instrument_definition
 
     patients = dataset.patients
     scores = instrument_scores(dataset.assessments, inst.name, d.same_day)

@@ -2,8 +2,11 @@
 
 Everything downstream is vectorised over these arrays: rows are sorted by (patient, day),
 patients are integer codes in the order of the patients table, and "how many sessions came
-before this assessment" is one ``searchsorted`` over a composite (patient, day) key. The
-composite key is exact for days with up to about six decimals.
+before this assessment" is one stable two-key sort of the sessions and the queried days
+together (patient code first, then day). Nothing is combined into one number: a composite
+``patient * scale + day`` key would take its scale from the span of all patients' days, so
+that one extreme day of one patient would round away the days of everyone else. No
+derivation depends on the range of another patient's values.
 """
 
 from __future__ import annotations
@@ -44,22 +47,34 @@ class Timeline:
     a_score: np.ndarray
     first_session: np.ndarray
     n_sessions: np.ndarray
-    _scale: float
-    _offset: float
 
     @property
     def n_patients(self) -> int:
         return len(self.patient_ids)
 
-    def _key(self, patient: np.ndarray, day: np.ndarray) -> np.ndarray:
-        return patient.astype(np.float64) * self._scale + (day - self._offset)
-
     def sessions_before(self, patient: np.ndarray, day: np.ndarray) -> np.ndarray:
         """Number of the patient's sessions strictly before ``day`` (same-day assessments
-        come before that day's session)."""
-        pos = np.searchsorted(self._key(self.s_patient, self.s_day), self._key(patient, day), side="left")
-        start = np.searchsorted(self.s_patient, patient, side="left")
-        return pos - start
+        come before that day's session).
+
+        Exact for any days: the sessions and the queries are sorted together by patient
+        code, then day, then queries before sessions on the same day; a query's count is
+        the sessions before it in that order less those of earlier patients.
+        """
+        patient = np.asarray(patient, dtype=np.int64)
+        day = np.asarray(day, dtype=np.float64)
+        n_s, n_q = len(self.s_day), len(day)
+        if n_q == 0:
+            return np.zeros(0, dtype=np.int64)
+        codes = np.concatenate([self.s_patient.astype(np.int64), patient])
+        days = np.concatenate([self.s_day, day])
+        is_session = np.concatenate([np.ones(n_s, dtype=np.int8), np.zeros(n_q, dtype=np.int8)])
+        order = np.lexsort((is_session, days, codes))
+        session_sorted = is_session[order]
+        before = np.cumsum(session_sorted, dtype=np.int64) - session_sorted
+        counts = np.empty(n_q, dtype=np.int64)
+        query = session_sorted == 0
+        counts[order[query] - n_s] = before[query]
+        return counts - np.searchsorted(self.s_patient, patient, side="left")
 
     def session_day(self, patient: np.ndarray, number: np.ndarray) -> np.ndarray:
         """Day of the patient's ``number``-th session (1-based); NaN where there is none."""
@@ -89,13 +104,10 @@ def build_timeline(patients: pd.DataFrame, sessions: pd.DataFrame, scores: pd.Da
     first_session = np.where(n_sessions > 0, starts, -1)
     s_number = np.arange(len(s_patient)) - starts[s_patient] + 1 if len(s_patient) else np.zeros(0, dtype=np.int64)
 
-    all_days = np.concatenate([s_day, a_day]) if len(s_day) + len(a_day) else np.zeros(1)
-    offset = float(all_days.min()) - 1.0
-    scale = float(all_days.max() - offset) + 2.0
     return Timeline(
         patient_ids=ids, s_patient=s_patient, s_day=s_day, s_number=s_number, s_row=order,
         a_patient=a_patient, a_day=a_day, a_score=a_score,
-        first_session=first_session, n_sessions=n_sessions, _scale=scale, _offset=offset,
+        first_session=first_session, n_sessions=n_sessions,
     )
 
 

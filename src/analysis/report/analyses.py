@@ -33,7 +33,6 @@ import numpy as np
 import pandas as pd
 
 from ..dataset import Dataset
-from ..instruments import get_instrument
 from ..outcomes import Outcomes, derive_outcomes
 from ..survival import kaplan_meier
 
@@ -115,7 +114,7 @@ def second_instrument(dataset: Dataset, choice: str, instrument: str) -> str | N
     if choice != "auto":
         return choice if choice in recorded else None
     for name in recorded:
-        if name != instrument and get_instrument(name).domain == DEPRESSION_DOMAIN:
+        if name != instrument and dataset.instrument_registry.get(name).domain == DEPRESSION_DOMAIN:
             return name
     return None
 

@@ -26,7 +26,6 @@ import numpy as np
 import pandas as pd
 
 from ..dataset import load_dataset
-from ..instruments import get_instrument
 from ..outcomes import Outcomes, derive_outcomes
 from ..survival import kaplan_meier
 from .._table_one import table_one
@@ -77,7 +76,7 @@ class CohortReport:
         self.output_dir = Path(output_dir) if output_dir else None
         self.full = load_dataset(params.data_path())
         self.dataset = select_cohort(self.full, params)
-        self.instrument = get_instrument(params.instrument)
+        self.instrument = self.full.instrument_registry.get(params.instrument)
         self.outcomes: Outcomes = derive_outcomes(self.dataset, self.instrument.name, **params.definitions)
         #: files the sections wrote (listed in ``written.json`` by :meth:`save_summary`)
         self.written: list[Path] = []

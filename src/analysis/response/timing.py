@@ -34,7 +34,7 @@ def _outcomes_for(dataset: Dataset, outcomes: Outcomes | None, instrument: str |
     elif not isinstance(outcomes, Outcomes):
         raise TypeError(f"{where}: outcomes must be an analysis.Outcomes (from derive_outcomes), "
                         f"got {type(outcomes).__name__}")
-    return outcomes, outcomes.definitions.check_instrument(instrument, where=where)
+    return outcomes, outcomes.definitions.check_instrument(instrument, where=where, registry=dataset.instrument_registry)
 
 
 def _scored_assessments(dataset: Dataset, outcomes: Outcomes, instrument: str) -> pd.DataFrame:

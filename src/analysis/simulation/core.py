@@ -98,8 +98,9 @@ class Simulation:
         --------
         >>> from analysis.simulation import simulate
         >>> import tempfile
-        >>> paths = simulate(50).write(tempfile.mkdtemp(prefix="ko-sim-example-"))
-        >>> [p.name for p in paths]
+        >>> with tempfile.TemporaryDirectory() as folder:
+        ...     paths = simulate(50).write(folder)
+        ...     [p.name for p in paths]
         ['patients.csv', 'sessions.csv', 'assessments.csv', 'medications.csv', 'ground_truth.json']
         """
         if format not in ("csv", "parquet"):
