@@ -349,3 +349,26 @@ class CategoricalModelMixin:
         )
         return out
 
+
+
+#: what ``plot(kind=...)`` of a longitudinal model (mixed, GEE) draws
+LONGITUDINAL_PLOT_KINDS = ("estimates", "trajectories")
+
+
+def longitudinal_plot(result, ax, kind: str, data, *, ratio_label: str, model_name: str):
+    """The plot of a mixed or GEE result: the coefficients with their intervals
+    (``kind="estimates"``, the intercept left out) or individual trajectories with the
+    model's mean and band (``kind="trajectories"``, needs the model's ``time``)."""
+    from .._kernel import check_choice, coefficient_plot, get_ax
+
+    check_choice("kind", kind, LONGITUDINAL_PLOT_KINDS)
+    if kind == "estimates":
+        tab = result.summary.drop(index="Intercept", errors="ignore")
+        return coefficient_plot(get_ax(ax), tab, xlabel=f"{ratio_label} ({result.conf_level:.0%} CI)")
+    from .trajectory import trajectory_plot
+
+    if result.time is None:
+        raise ValueError(f"plot(kind='trajectories') needs the time variable: fit with {model_name}(..., time='day') "
+                         "or use trajectory_plot")
+    return trajectory_plot(result._mf.data if data is None else data, time=result.time, score=result.outcome,
+                           cluster=result.cluster, model=result, ax=ax)

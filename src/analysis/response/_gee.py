@@ -33,17 +33,17 @@ import statsmodels.api as sm
 from statsmodels.genmod import cov_struct as cs
 
 from .._kernel import (
-    ModelFrame, ModelResult, capture_env, check_choice, check_conf_level, coef_table, coefficient_plot, design_for,
-    get_ax, model_frame, renamed_arguments, with_aliases, z_value,
+    ModelFrame, ModelResult, capture_env, check_choice, check_conf_level, coef_table, design_for,
+    model_frame, renamed_arguments, with_aliases, z_value,
 )
-from ._base import ODDS_RATIO_ALIASES, STATISTIC_ALIASES, warn_not_converged
+from ._base import LONGITUDINAL_PLOT_KINDS, ODDS_RATIO_ALIASES, STATISTIC_ALIASES, longitudinal_plot, warn_not_converged
 from ._logistic import binary_outcome
 
 __all__ = ["GEEResult", "GeepackAR1", "gee", "wave_index"]
 
 COV_STRUCTS = ("exchangeable", "ar1", "independence")
 FAMILIES = ("gaussian", "binomial")
-PLOT_KINDS = ("estimates", "trajectories")
+PLOT_KINDS = LONGITUDINAL_PLOT_KINDS
 #: |alpha| is kept below this so that the working correlation stays invertible
 _ALPHA_MAX = 0.999
 
@@ -247,18 +247,7 @@ class GEEResult(ModelResult):
         -------
         matplotlib.axes.Axes
         """
-        check_choice("kind", kind, PLOT_KINDS)
-        if kind == "estimates":
-            tab = self.summary.drop(index="Intercept", errors="ignore")
-            label = "odds ratio" if self.family == "binomial" else "estimate"
-            return coefficient_plot(get_ax(ax), tab, xlabel=f"{label} ({self.conf_level:.0%} CI)")
-        from .trajectory import trajectory_plot
-
-        if self.time is None:
-            raise ValueError("plot(kind='trajectories') needs the time variable: fit with gee(..., time='day') "
-                             "or use trajectory_plot")
-        return trajectory_plot(self._mf.data if data is None else data, time=self.time, score=self.outcome,
-                               cluster=self.cluster, model=self, ax=ax)
+        return longitudinal_plot(self, ax, kind, data, ratio_label="odds ratio" if self.family == "binomial" else "estimate", model_name="gee")
 
     def __repr__(self) -> str:
         return (f"GEEResult({self.formula!r}, cluster={self.cluster!r}, cov_struct={self.cov_struct!r}, "

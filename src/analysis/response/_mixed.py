@@ -17,14 +17,14 @@ import patsy
 import statsmodels.api as sm
 
 from .._kernel import (
-    ModelFrame, ModelResult, capture_env, check_choice, check_conf_level, coef_table, coefficient_plot, design_for,
-    formula_variables, get_ax, model_frame, renamed_arguments, with_aliases, z_value,
+    ModelFrame, ModelResult, capture_env, check_conf_level, coef_table, design_for,
+    formula_variables, model_frame, renamed_arguments, with_aliases, z_value,
 )
-from ._base import STATISTIC_ALIASES, warn_not_converged
+from ._base import LONGITUDINAL_PLOT_KINDS, STATISTIC_ALIASES, longitudinal_plot, warn_not_converged
 
 __all__ = ["MixedResult", "mixed"]
 
-PLOT_KINDS = ("estimates", "trajectories")
+PLOT_KINDS = LONGITUDINAL_PLOT_KINDS
 
 
 @dataclass(kw_only=True, eq=False, repr=False)
@@ -117,17 +117,7 @@ class MixedResult(ModelResult):
         -------
         matplotlib.axes.Axes
         """
-        check_choice("kind", kind, PLOT_KINDS)
-        if kind == "estimates":
-            tab = self.summary.drop(index="Intercept", errors="ignore")
-            return coefficient_plot(get_ax(ax), tab, xlabel=f"estimate ({self.conf_level:.0%} CI)")
-        from .trajectory import trajectory_plot
-
-        if self.time is None:
-            raise ValueError("plot(kind='trajectories') needs the time variable: fit with mixed(..., time='day') "
-                             "or use trajectory_plot")
-        return trajectory_plot(self._mf.data if data is None else data, time=self.time, score=self.outcome,
-                               cluster=self.cluster, model=self, ax=ax)
+        return longitudinal_plot(self, ax, kind, data, ratio_label="estimate", model_name="mixed")
 
     def __repr__(self) -> str:
         return (f"MixedResult({self.formula!r}, cluster={self.cluster!r}, reml={self.reml}, n_obs={self.n_obs}, "
