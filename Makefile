@@ -32,6 +32,7 @@ report: $(VENV)/.installed
 
 ## Run the test suite (simulation studies run at the reduced size set by KO_SIM_REPS)
 test: $(VENV)/.installed-dev
+	scripts/install-test-services.sh
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 ## The fast lane for day-to-day work: everything but the tests marked slow (simulation studies, renders, the wheel)
