@@ -1,0 +1,29 @@
+"""Multiple imputation: chained equations (``impute``) and Rubin's rules (``pool``).
+
+``impute`` fills the missing values of a table m times (predictive mean matching, Bayesian
+linear regression or logistic regression by chained equations, as R's ``mice``); fit the
+same model to each completed table (``Imputed.fit``) and ``pool`` the fits. ``pool`` takes
+the results of any model of the package (``docs/api.md``) and returns a result that follows
+the same convention, with Barnard and Rubin's degrees of freedom and the fraction of missing
+information; it agrees with ``mice::pool`` to rounding (``docs/imputation.md``).
+
+Examples
+--------
+>>> import numpy as np, pandas as pd
+>>> from analysis.imputation import impute, pool
+>>> from analysis.response import logistic
+>>> rng = np.random.default_rng(3)
+>>> d = pd.DataFrame({"baseline": rng.normal(20, 4, 300)})
+>>> d["response"] = (rng.uniform(size=300) < 1 / (1 + np.exp(0.15 * (d.baseline - 20)))).astype(float)
+>>> d.loc[rng.uniform(size=300) < 0.2, "response"] = np.nan
+>>> pooled = pool(impute(d, m=5, seed=1).fit(lambda data: logistic("response ~ baseline", data)))
+>>> pooled.summary.loc["baseline", ["ratio", "fmi"]].round(2).tolist()
+[0.82, 0.52]
+"""
+
+from ._chained import Imputed, impute
+from ._pool import PooledResult, barnard_rubin_df, complete_data_df, pool
+from ._response import ImputedRate, imputed_response_rate
+
+__all__ = ["Imputed", "ImputedRate", "PooledResult", "barnard_rubin_df", "complete_data_df", "impute",
+           "imputed_response_rate", "pool"]
