@@ -28,6 +28,7 @@ from .early import EarlyResponseResult, delong_auc, early_response, wilson_inter
 from ._gee import GEEResult, GeepackAR1, gee, wave_index
 from ._logistic import LogisticResult, logistic
 from ._mixed import MixedResult, mixed
+from ._mmrm import MMRMResult, mmrm
 from ._multinomial import MultinomialResult, multinomial
 from ._ordinal import OrdinalResult, brant_test, ordinal
 from .timing import early_improvement, response_table, time_to_response
@@ -39,6 +40,7 @@ __all__ = [
     "GeepackAR1",
     "LogisticResult",
     "MixedResult",
+    "MMRMResult",
     "MultinomialResult",
     "OrdinalResult",
     "brant_test",
@@ -48,6 +50,7 @@ __all__ = [
     "gee",
     "logistic",
     "mixed",
+    "mmrm",
     "multinomial",
     "ordinal",
     "response_table",

@@ -17,10 +17,11 @@ import patsy
 import statsmodels.api as sm
 
 from .._kernel import (
-    ModelFrame, ModelResult, capture_env, check_conf_level, coef_table, design_for,
+    ModelFrame, ModelResult, capture_env, check_choice, check_conf_level, coef_table, design_for,
     formula_variables, model_frame, renamed_arguments, with_aliases, z_value,
 )
 from ._base import LONGITUDINAL_PLOT_KINDS, STATISTIC_ALIASES, longitudinal_plot, warn_not_converged
+from ._mmrm_lmm_df import MIXED_DF_METHODS, mixed_df_method
 
 __all__ = ["MixedResult", "mixed"]
 
@@ -143,6 +144,7 @@ def mixed(
     time: str | None = None,
     conf_level: float = 0.95,
     dropna: bool = False,
+    df: str = "asymptotic",
 ) -> MixedResult:
     """Linear mixed model, as R's ``lme4::lmer(formula + (re | cluster), REML = reml)``.
 
@@ -169,6 +171,13 @@ def mixed(
         Rows with a missing value in a column the model uses (the formula's, ``cluster``,
         the random-effect variables) raise an error naming the column; with ``dropna=True``
         they are dropped and counted in ``n_dropped``.
+    df : str, default "asymptotic"
+        Degrees of freedom of the coefficient tests: ``"asymptotic"`` (Wald z, as before),
+        ``"satterthwaite"`` (lmerTest's ``ddf = "Satterthwaite"``, observed information) or
+        ``"kenward-roger"`` (pbkrtest's / lmerTest's ``ddf = "Kenward-Roger"``, expected
+        information, REML only; ``cov`` and ``se`` are then its adjusted covariance). With
+        either, ``summary`` has a ``df`` column and t-based p-values and intervals
+        (``analysis.response._mmrm_lmm_df``).
 
     Returns
     -------
@@ -197,6 +206,9 @@ def mixed(
     ['coef', 'se', 'statistic', 'p_value', 'ci_lower', 'ci_upper']
     """
     conf_level = check_conf_level(conf_level)
+    check_choice("df", df, MIXED_DF_METHODS)
+    if df == "kenward-roger" and not reml:
+        raise ValueError("mixed(df='kenward-roger'): Kenward-Roger is defined for REML fits; pass reml=True")
     env = capture_env(1)  # the caller's namespace (capture_env skips the renamed-argument wrapper)
     re_f = _re_formula(re_formula)
     try:
@@ -264,7 +276,12 @@ def mixed(
 
     names = list(mf.X.columns)
     beta = np.asarray(fit.fe_params, dtype=float)
-    summary = coef_table(names, beta, np.sqrt(np.diag(cov_fe)), conf_level)
+    if df == "asymptotic":
+        summary = coef_table(names, beta, np.sqrt(np.diag(cov_fe)), conf_level)
+    else:
+        method = mixed_df_method(df, X, y, Zm, g, G, scale, reml=reml, residual_df=float(len(y) - X.shape[1]))
+        cov_fe = method.cov
+        summary = coef_table(names, beta, np.sqrt(np.diag(cov_fe)), conf_level, df=method.df(np.eye(len(names))))
     cov_re = np.asarray(fit.cov_re, dtype=float)
     rows = []
     for i, a in enumerate(re_names):
