@@ -9,7 +9,8 @@ import pandas as pd
 from .definitions import Definitions
 from .timeline import Timeline, first_per_group, last_per_group
 
-__all__ = ["CATEGORIES", "course_table", "improvement_pct"]
+__all__ = ["CATEGORIES", "COURSE_STATES", "RELAPSE_CAUSES", "competing_relapse_table", "course_table",
+           "course_transition_table", "improvement_pct"]
 
 #: response categories, in order
 CATEGORIES = pd.CategoricalDtype(["non-responder", "partial", "responder"], ordered=True)
@@ -118,3 +119,175 @@ def course_table(tl: Timeline, d: Definitions) -> tuple[pd.DataFrame, np.ndarray
             "sessions_to_response": sessions_to_response,
         }
     ), a_improvement
+
+
+# ----------------------------------------------------------------------------------------
+# competing risks after response, and the multi-state course (docs/outcomes.md)
+# ----------------------------------------------------------------------------------------
+#: causes of the competing-risk relapse table, in order (the first means censored)
+RELAPSE_CAUSES = pd.CategoricalDtype(["censored", "relapse", "boosted", "stopped", "lost"])
+#: states of the multi-state course table (the censoring value of ``to_state`` is "censored")
+COURSE_STATES = ("induction", "response", "relapse", "re-response", "non-response", "stopped", "lost")
+
+
+def _score_index(tl: Timeline, patient: np.ndarray, day: np.ndarray) -> np.ndarray:
+    """Position in the timeline's scores of the score of ``patient`` on ``day`` (-1 if none)."""
+    scores = pd.MultiIndex.from_arrays([tl.a_patient, tl.a_day])
+    return scores.get_indexer(pd.MultiIndex.from_arrays([np.asarray(patient), np.asarray(day, dtype=float)]))
+
+
+def _qualifies(tl: Timeline, a_improvement: np.ndarray, loss_pct: np.ndarray, idx: np.ndarray,
+               d: Definitions) -> np.ndarray:
+    """Whether the scores at ``idx`` qualify towards a relapse: the rule of
+    :func:`analysis.outcomes.intervals.interval_table` (a score at or above
+    ``relapse_threshold_score`` if set, else an improvement below the patient's loss
+    threshold)."""
+    ok = idx >= 0
+    j = np.maximum(idx, 0)
+    if d.relapse_threshold_score is not None:
+        q = tl.a_score[j] >= d.relapse_threshold_score
+    else:
+        q = a_improvement[j] < loss_pct[tl.a_patient[j]]
+    return ok & q
+
+
+def _interval_causes(tl: Timeline, a_improvement: np.ndarray, loss_pct: np.ndarray, intervals: pd.DataFrame,
+                     d: Definitions) -> tuple[np.ndarray, np.ndarray]:
+    """Cause (codes of :data:`RELAPSE_CAUSES`) and time of every interval of
+    ``interval_table``: a confirmed relapse; else a next session ends the follow-up
+    (boosted, at that session); else the last score qualifies (stopped for no benefit);
+    else fewer scores than a relapse needs (lost to follow-up); else censored."""
+    patient = intervals["patient"].to_numpy()
+    origin = intervals["origin_day"].to_numpy(dtype=float)
+    end = intervals["followup_end_day"].to_numpy(dtype=float)
+    time = intervals["time"].to_numpy(dtype=float)
+    event = intervals["event"].to_numpy() == 1
+    boosted = ~event & np.isfinite(end)
+    last = _score_index(tl, patient, origin + time)
+    stopped = ~event & ~boosted & _qualifies(tl, a_improvement, loss_pct, last, d)
+    lost = ~event & ~boosted & ~stopped & (intervals["n_assessments"].to_numpy() < d.relapse_confirmations)
+    code = np.select([event, boosted, stopped, lost], [1, 2, 3, 4], default=0)
+    return code, np.where(boosted, end - origin, time)
+
+
+def competing_relapse_table(relapse: pd.DataFrame, intervals: pd.DataFrame, tl: Timeline, a_improvement: np.ndarray,
+                            loss_pct: np.ndarray, session_phase: pd.Series, d: Definitions) -> pd.DataFrame:
+    """Relapse after induction with what else ended its follow-up: one row per row of the
+    ``relapse`` table (same patients, same order), its columns without ``time, event,
+    lower, upper``, then ``time``, ``cause`` (:data:`RELAPSE_CAUSES`) and ``next_phase``
+    (the phase of the session that ended a boosted follow-up).
+
+    ``relapse`` is ``derive_outcomes``' first-interval table and ``intervals`` the
+    ``interval_table`` rows it was made from; ``session_phase`` is the sessions table's
+    ``phase`` (indexed like it) or None.
+    """
+    first = intervals[intervals["interval"] == 1]
+    if len(first) != len(relapse):
+        raise ValueError(f"relapse table has {len(relapse)} rows but the first intervals are {len(first)}")
+    code, time = _interval_causes(tl, a_improvement, loss_pct, first, d)
+    out = relapse.drop(columns=[c for c in ("time", "event", "lower", "upper") if c in relapse]).copy()
+    out["time"] = time
+    out["cause"] = pd.Categorical.from_codes(code, dtype=RELAPSE_CAUSES)
+    if session_phase is not None:
+        # the next session after the origin is the session right after the origin session
+        nxt = tl.s_row.argsort()[first["session_row"].to_numpy()] + 1
+        phase = session_phase.to_numpy(dtype=object)
+        rows = tl.s_row[np.minimum(nxt, len(tl.s_row) - 1)]
+        out["next_phase"] = np.where(code == 2, phase[rows], None)
+    return out
+
+
+def course_transition_table(course: pd.DataFrame, analysed: np.ndarray, intervals: pd.DataFrame, tl: Timeline,
+                            a_improvement: np.ndarray, loss_pct: np.ndarray, d: Definitions) -> pd.DataFrame:
+    """The multi-state course of every analysed patient, in the transitions layout of
+    :func:`analysis.survival.state_occupation` (``from_state``/``to_state``, censored as
+    "censored"): ``patient_id, tstart, tstop, from_state, to_state, start_day, stop_day``,
+    times in days since the first session.
+
+    Induction ends at the endpoint: in response (a responder), stopped for no benefit (early
+    futility and induction not completed), non-response (otherwise, with an endpoint), or
+    lost (no endpoint; at the end of the endpoint window). From response: the first
+    confirmed relapse of an interval after entering the state; from relapse, re-response at
+    the first score with improvement >= ``response_pct`` after a session on or after the
+    relapse day; from re-response, relapse again. Follow-up ends at the patient's last score:
+    stopped or lost when the last interval ended so (:func:`competing_relapse_table`'s
+    causes) and the patient was responding, otherwise censored.
+    """
+    n = tl.n_patients
+    first_day = course["first_session_day"].to_numpy(dtype=float)
+    end_day = course["end_of_induction_day"].to_numpy(dtype=float)
+    endpoint = course["endpoint_day"].to_numpy(dtype=float)
+    category = course["category"]
+    responder = (category == "responder").to_numpy() & analysed
+    no_endpoint = category.isna().to_numpy() & analysed
+    futile = course["early_futility"].fillna(False).to_numpy(dtype=bool) & ~course["completed_induction"].to_numpy()
+    stopped = analysed & ~no_endpoint & ~responder & futile
+    nonresp = analysed & ~no_endpoint & ~responder & ~stopped
+    exit_day = np.where(no_endpoint, end_day + d.endpoint_window_days, endpoint)
+    exit_state = np.select([responder, stopped, nonresp, no_endpoint], ["response", "stopped", "non-response", "lost"],
+                           default="")
+    rows = [pd.DataFrame({"patient": np.flatnonzero(analysed), "start_day": first_day[analysed],
+                          "stop_day": exit_day[analysed], "from_state": "induction",
+                          "to_state": exit_state[analysed]})]
+
+    # after response: relapse <-> re-response cycles, vectorised over patients
+    ipat = intervals["patient"].to_numpy()
+    relapse_day = np.where(intervals["event"].to_numpy() == 1,
+                           intervals["origin_day"].to_numpy(dtype=float) + intervals["time"].to_numpy(dtype=float),
+                           np.nan)
+    state = np.where(responder, "response", "").astype(object)
+    since = np.where(responder, endpoint, np.nan)
+    active = responder.copy()
+    while active.any():
+        # next confirmed relapse after entering the current (responding) state
+        cand = active[ipat] & (relapse_day > since[ipat])
+        k = first_per_group(ipat, cand, n)
+        relapsed = k >= 0
+        rday = np.where(relapsed, relapse_day[np.maximum(k, 0)], np.nan)
+        if relapsed.any():
+            rows.append(pd.DataFrame({"patient": np.flatnonzero(relapsed), "start_day": since[relapsed],
+                                      "stop_day": rday[relapsed], "from_state": state[relapsed],
+                                      "to_state": "relapse"}))
+        state[relapsed], since[relapsed] = "relapse", rday[relapsed]
+        # re-response: a session on or after the relapse day, then a responding score
+        s = first_per_group(tl.s_patient, relapsed[tl.s_patient] & (tl.s_day >= rday[tl.s_patient]), n)
+        bday = np.where(s >= 0, tl.s_day[np.maximum(s, 0)], np.nan)
+        a = first_per_group(tl.a_patient, (s[tl.a_patient] >= 0) & (tl.a_day > bday[tl.a_patient])
+                            & (a_improvement >= d.response_pct), n)
+        again = a >= 0
+        aday = np.where(again, tl.a_day[np.maximum(a, 0)], np.nan)
+        if again.any():
+            rows.append(pd.DataFrame({"patient": np.flatnonzero(again), "start_day": since[again],
+                                      "stop_day": aday[again], "from_state": "relapse", "to_state": "re-response"}))
+        state[again], since[again] = "re-response", aday[again]
+        active = again
+
+    # end of follow-up at the last score
+    followed = responder
+    last_score = np.full(n, np.nan)
+    has = np.bincount(tl.a_patient, minlength=n) > 0
+    ends = np.searchsorted(tl.a_patient, np.arange(n), side="right") - 1
+    last_score[has] = tl.a_day[ends[has]]
+    last_cause = np.zeros(n, dtype=np.int64)
+    if len(ipat):
+        code, _ = _interval_causes(tl, a_improvement, loss_pct, intervals, d)
+        n_int = np.bincount(ipat, minlength=n)
+        last_interval = np.searchsorted(ipat, np.arange(n), side="right") - 1  # rows sorted by patient
+        last_cause = np.where(n_int > 0, code[np.maximum(last_interval, 0)], 0)
+    responding = np.isin(state, ["response", "re-response"])
+    tail = followed & (last_score > since)
+    exit_tail = np.where(responding & (last_cause == 3), "stopped",
+                         np.where(responding & (last_cause == 4), "lost", "censored"))
+    if tail.any():
+        rows.append(pd.DataFrame({"patient": np.flatnonzero(tail), "start_day": since[tail],
+                                  "stop_day": last_score[tail], "from_state": state[tail],
+                                  "to_state": exit_tail[tail]}))
+    out = pd.concat(rows, ignore_index=True).sort_values(["patient", "start_day"], kind="stable")
+    out.insert(0, "patient_id", tl.patient_ids[out["patient"].to_numpy()])
+    base = first_day[out["patient"].to_numpy()]
+    out.insert(1, "tstart", out["start_day"].to_numpy() - base)
+    out.insert(2, "tstop", out["stop_day"].to_numpy() - base)
+    for col in ("from_state", "to_state"):
+        out[col] = pd.Categorical(out[col], categories=list(COURSE_STATES) + (["censored"] if col == "to_state" else []))
+    return out.drop(columns="patient").reset_index(drop=True)[
+        ["patient_id", "tstart", "tstop", "from_state", "to_state", "start_day", "stop_day"]]

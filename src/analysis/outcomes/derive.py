@@ -12,7 +12,7 @@ import numpy as np
 import pandas as pd
 
 from ..dataset import Dataset
-from .courses import CATEGORIES, course_table
+from .courses import CATEGORIES, competing_relapse_table, course_table, course_transition_table
 from .definitions import Definitions
 from .exposure import course_exposure, session_exposure
 from .intervals import interval_table
@@ -43,6 +43,14 @@ class Outcomes:
         Which patient left at which step (patient-level; not for rendered reports).
     sessions : DataFrame
         Every session of the dataset with its number within the patient and its adjunct exposure.
+    relapse_competing : DataFrame
+        The ``relapse`` rows with what ended each follow-up: ``time`` and ``cause``
+        (censored, relapse, boosted, stopped, lost; ``docs/outcomes.md``), for
+        :func:`analysis.survival.cumulative_incidence` with ``censor="censored"``.
+    course_transitions : DataFrame
+        The multi-state course of every patient of ``courses`` (induction, response,
+        relapse, re-response; non-response, stopped and lost as exits), one row per interval
+        in a state, for :func:`analysis.survival.state_occupation`.
     definitions : AppliedDefinitions
         Every parameter used, bound to the instrument (``definitions.instrument``) with the
         remission cut-off applied (``definitions.remission_max_applied``): an
@@ -58,6 +66,8 @@ class Outcomes:
     exclusions: pd.DataFrame
     sessions: pd.DataFrame
     definitions: Definitions = field(default_factory=Definitions)
+    relapse_competing: pd.DataFrame = field(default_factory=pd.DataFrame)
+    course_transitions: pd.DataFrame = field(default_factory=pd.DataFrame)
 
     def __post_init__(self) -> None:
         d = self.definitions
@@ -241,5 +251,10 @@ def derive_outcomes(dataset: Dataset, instrument: str = "PHQ-9", **definitions) 
     sessions.loc[sessions.index[tl.s_row[in_induction]], "in_induction"] = True
     sessions = pd.concat([sessions, exposure], axis=1)
 
+    phase = dataset.sessions["phase"] if "phase" in dataset.sessions else None
+    relapse_competing = competing_relapse_table(relapse, intervals, tl, a_improvement, loss_pct, phase, d)
+    course_transitions = course_transition_table(course, analysed, intervals, tl, a_improvement, loss_pct, d)
+
     return Outcomes(courses=courses, relapse=relapse, durability=durability, attrition=attrition,
-                    exclusions=exclusions, sessions=sessions, definitions=d)
+                    exclusions=exclusions, sessions=sessions, definitions=d, relapse_competing=relapse_competing,
+                    course_transitions=course_transitions)

@@ -16,6 +16,9 @@ names, and returns a result object whose attributes are DataFrames and whose
   (``cmprsk::cuminc``, ``survfit`` on multi-state data); :func:`fine_gray` -- the Fine-Gray
   subdistribution hazards model (``cmprsk::crr``, ``finegray`` + ``coxph``);
   :func:`cause_specific_cox` -- one Cox model per cause (``docs/competing-risks.md``)
+* :func:`state_occupation` -- multi-state models: Aalen-Johansen state-occupation
+  probabilities and restricted mean time in state (``survfit`` with a multi-state
+  ``Surv``); :func:`transition_cox` -- one Cox model per transition (multi-state ``coxph``)
 
 The models return results of the package's convention (``summary``, ``params``, ``cov``,
 ``n_obs``, ... as in ``docs/api.md``); the curves have ``table``, ``median``, ``at(times)``
@@ -48,6 +51,8 @@ from ._aft import AFTConvergenceWarning, AFTResult, aft
 from ._turnbull import TurnbullResult, turnbull
 from ._competing import CumulativeIncidenceResult, cumulative_incidence
 from ._fine_gray import CauseSpecificCoxResult, FineGrayResult, cause_specific_cox, fine_gray
+from ._multistate import StateOccupationResult, state_occupation
+from ._multistate_cox import TransitionCoxResult, transition_cox
 
 __all__ = [
     "AFTConvergenceWarning",
@@ -76,4 +81,8 @@ __all__ = [
     "cause_specific_cox",
     "cumulative_incidence",
     "fine_gray",
+    "StateOccupationResult",
+    "TransitionCoxResult",
+    "state_occupation",
+    "transition_cox",
 ]

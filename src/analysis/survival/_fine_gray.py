@@ -148,6 +148,17 @@ def crr_variance(time: np.ndarray, mcode: np.ndarray, X: np.ndarray, beta: np.nd
     Fortran ``crrvv``: V = I^-1 (sum_i (eta_i + psi_i)(eta_i + psi_i)') I^-1, eta_i the
     subject's score term and psi_i the term from the estimation of the censoring
     distribution (Fine & Gray 1999, eq. 8-9). Vectorised over the distinct event times."""
+    info, eta, psi = crr_parts(time, mcode, X, beta, cg, G)
+    score = eta + psi
+    inv = np.linalg.inv(info)
+    return info, inv @ (score.T @ score) @ inv
+
+
+def crr_parts(time: np.ndarray, mcode: np.ndarray, X: np.ndarray, beta: np.ndarray, cg: np.ndarray,
+              G: list[Censoring]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The information, the subjects' score terms eta_i and the censoring terms psi_i of
+    :func:`crr_variance`. With Breslow's ties, I^-1 (sum eta_i eta_i') I^-1 is coxph's
+    robust variance on the weighted data (the weights taken as known)."""
     n, p = X.shape
     ng = len(G)
     Xc = X - X.mean(axis=0)
@@ -234,9 +245,111 @@ def crr_variance(time: np.ndarray, mcode: np.ndarray, X: np.ndarray, beta: np.nd
             iu = np.searchsorted(u, time[cs])
             pic = tg.size - np.searchsorted(tg, time[cs], side="left")
             psi[cs] += qu[iu] / pic[:, None]
-    score = eta + psi
-    inv = np.linalg.inv(info)
-    return info, inv @ (score.T @ score) @ inv
+    return info, eta, psi
+
+
+# ----------------------------------------------------------------------------------------
+# the pseudo-likelihood without the weighted data (Breslow's ties, no weights or clusters)
+# ----------------------------------------------------------------------------------------
+class _RiskSums:
+    """Sums over the Fine-Gray risk set of each event time T_k of the cause, without
+    building the weighted data: the subjects still event-free at T_k (weight 1) plus the
+    competing-event subjects of each censoring group g before T_k, weighted
+    G_g(T_k-) / G_g(s_j-), by cumulative sums over the time order (crr's own scheme). The
+    orders are computed once; :meth:`of` takes per-subject values of any trailing shape."""
+
+    def __init__(self, time: np.ndarray, mcode: np.ndarray, cg: np.ndarray, G: list[Censoring]):
+        self.T, dk = np.unique(time[mcode == 1], return_counts=True)
+        self.dk = dk.astype(float)
+        self.order = np.argsort(time, kind="stable")
+        self.pos = np.searchsorted(time[self.order], self.T, side="left")
+        self.groups = []
+        for g, Gg in enumerate(G):
+            sel = np.flatnonzero((cg == g) & (mcode == 2))
+            o = sel[np.argsort(time[sel], kind="stable")]
+            self.groups.append((o, 1.0 / Gg.minus(time[o]), np.searchsorted(time[o], self.T, side="left"),
+                                Gg.minus(self.T)))
+
+    def of(self, v: np.ndarray) -> np.ndarray:
+        shape = v.shape[1:]
+        vs = v[self.order]
+        out = np.concatenate([np.cumsum(vs[::-1], axis=0)[::-1], np.zeros((1,) + shape)])[self.pos]
+        for o, inv_g, at, GT in self.groups:
+            vv = v[o] * inv_g.reshape((-1,) + (1,) * len(shape))
+            cs = np.concatenate([np.zeros((1,) + shape), np.cumsum(vv, axis=0)])[at]
+            out = out + GT.reshape((-1,) + (1,) * len(shape)) * cs
+        return out
+
+
+def _direct_newton(time, mcode, X, cg, G, *, max_iter: int, tol: float):
+    """Newton-Raphson on crr's pseudo-likelihood with Breslow's ties (the one ``cox`` maximises
+    on the weighted data), O(n p^2) per iteration. Returns (beta, information, loglik at 0,
+    loglik, iterations, converged); convergence as ``cox``'s: a relative change of the log
+    likelihood below ``tol``, step halving when it falls."""
+    Xc = X - X.mean(axis=0)
+    p = X.shape[1]
+    sums = _RiskSums(time, mcode, cg, G)
+    ev = mcode == 1
+    x_ev = Xc[ev].sum(axis=0)
+    xx = Xc[:, :, None] * Xc[:, None, :]
+    dk = sums.dk
+
+    def evaluate(beta):
+        eta = Xc @ beta
+        r = np.exp(eta)
+        S0 = sums.of(r)
+        S1 = sums.of(r[:, None] * Xc)
+        S2 = sums.of(r[:, None, None] * xx)
+        xbar = S1 / S0[:, None]
+        ll = float(eta[ev].sum() - dk @ np.log(S0))
+        score = x_ev - dk @ xbar
+        info = np.einsum("k,kij->ij", dk / S0, S2) - np.einsum("k,ki,kj->ij", dk, xbar, xbar)
+        return ll, score, info
+
+    beta = np.zeros(p)
+    ll, score, info = evaluate(beta)
+    ll0 = ll
+    converged = False
+    it = 0
+    for it in range(1, max_iter + 1):
+        step = np.linalg.solve(info, score)
+        new = beta + step
+        ll_new, score_new, info_new = evaluate(new)
+        halvings = 0
+        while not ll_new >= ll - 1e-12 * abs(ll) and halvings < 30:  # also when NaN
+            step = step / 2
+            new = beta + step
+            ll_new, score_new, info_new = evaluate(new)
+            halvings += 1
+        done = abs(1.0 - ll / ll_new) <= tol if ll_new != 0 else abs(ll_new - ll) <= tol
+        beta, ll, score, info = new, ll_new, score_new, info_new
+        if done:
+            converged = True
+            break
+    return beta, info, ll0, ll, it, converged
+
+
+def expanded_rows(time: np.ndarray, mcode: np.ndarray, cg: np.ndarray, G: list[Censoring]) -> int:
+    """Number of rows :func:`expand` would build (``n_rows``), without building them."""
+    total = time.size
+    T = np.unique(time[mcode == 1])
+    for g, Gg in enumerate(G):
+        sub = np.flatnonzero((cg == g) & (mcode == 2))
+        Tg = T[T <= Gg.tmax]
+        if sub.size == 0 or Tg.size == 0:
+            continue
+        q = np.searchsorted(Gg.c, Tg, side="left")
+        uq = np.unique(q)
+        s = time[sub]
+        k0 = np.searchsorted(Tg, s, side="right")
+        has = k0 < Tg.size
+        s, k0 = s[has], k0[has]
+        pos0 = np.searchsorted(uq, q[k0])
+        after = np.concatenate([[1.0], Gg.after])
+        # rows whose weight G would be 0 are left out by expand: count the positive ones
+        positive = np.concatenate([np.cumsum((after[uq] > 0)[::-1])[::-1], [0]])
+        total += int(positive[pos0].sum())
+    return total
 
 
 # ----------------------------------------------------------------------------------------
@@ -292,7 +405,8 @@ class FineGrayResult(ModelResult):
     ties: str = "breslow"
     iterations: int = 0
     _frame: ModelFrame | None = None
-    _cox: CoxResult | None = None
+    _cox: CoxResult | None = None  # cox on the weighted data; built on demand (predictions) by _cox_builder
+    _cox_builder: Any = None
     _times: np.ndarray | None = None  # distinct times (the cox fit's ranks index them)
     _event_times: np.ndarray | None = None
 
@@ -355,6 +469,8 @@ class FineGrayResult(ModelResult):
         req = self._event_times if times is None else np.sort(np.atleast_1d(np.asarray(times, dtype=float)))
         ranks = np.searchsorted(self._times, req, side="right").astype(float)  # rank of the time in force
         ok = ranks > 0
+        if self._cox is None:
+            self._cox = self._cox_builder()
         cur = self._cox.predict_survival(X2, times=np.where(ok, ranks, 1.0), conf_type=conf_type,
                                          conf_level=conf_level)
         npf = len(profiles)
@@ -540,32 +656,65 @@ def _fit_fine_gray(formula, data, *, duration, event, cause, censor, cluster, we
         cg = np.zeros(n, dtype=np.int64)
     n_cg = int(cg.max()) + 1
     G = [censoring_km(time[cg == g], mcode[cg == g], censoring) for g in range(n_cg)]
-    ex = expand(time, mcode, cg, G)
     w_user = vals.weights if vals.weights is not None else np.ones(n)
     if cluster is not None:
         cl, cl_levels = pd.factorize(raw[cluster].to_numpy(), sort=True)
     else:
         cl = np.arange(n)
     names = [f"{_X}{i}" for i in range(p)]
-    frame = pd.DataFrame(X[ex.row], columns=names)
-    frame["fg_start"] = ex.start
-    frame["fg_stop"] = ex.stop
-    frame["fg_status"] = ex.status
-    frame["fg_weight"] = ex.weight * w_user[ex.row]
-    frame["fg_cluster"] = cl[ex.row]
-    with warnings.catch_warnings(record=True) as rec:
-        warnings.simplefilter("always")
-        fit = fit_cox(" + ".join(names), frame, duration="fg_stop", event="fg_status", entry="fg_start", strata=None,
-                      cluster="fg_cluster", weights="fg_weight", ties=ties, robust=True, conf_level=conf_level,
-                      dropna=False, max_iter=max_iter, tol=tol, toler_chol=TOLER_CHOL, table=table,
-                      env=EvalEnvironment([{}]))
-    _relabel_warnings(rec, dict(zip(names, columns)))
-    beta = fit.summary["coef"].to_numpy()
-    robust_cov = fit.cov.to_numpy()
-    naive_cov = fit.naive_cov.to_numpy()
-    crr_cov = None
-    if weights is None and cluster is None and np.all(np.isfinite(beta)):
-        _, crr_cov = crr_variance(time, mcode, X, beta, cg, G)
+
+    def fit_expanded() -> CoxResult:
+        """``cox`` on the weighted counting-process data (finegray + coxph)."""
+        ex = expand(time, mcode, cg, G)
+        frame = pd.DataFrame(X[ex.row], columns=names)
+        frame["fg_start"] = ex.start
+        frame["fg_stop"] = ex.stop
+        frame["fg_status"] = ex.status
+        frame["fg_weight"] = ex.weight * w_user[ex.row]
+        frame["fg_cluster"] = cl[ex.row]
+        with warnings.catch_warnings(record=True) as rec:
+            warnings.simplefilter("always")
+            out = fit_cox(" + ".join(names), frame, duration="fg_stop", event="fg_status", entry="fg_start",
+                          strata=None, cluster="fg_cluster", weights="fg_weight", ties=ties, robust=True,
+                          conf_level=conf_level, dropna=False, max_iter=max_iter, tol=tol, toler_chol=TOLER_CHOL,
+                          table=table, env=EvalEnvironment([{}]))
+        _relabel_warnings(rec, dict(zip(names, columns)))
+        return out
+
+    # Breslow's ties without weights or clusters (crr's case): Newton on the pseudo-likelihood
+    # directly, O(n) per iteration; the weighted data (up to competing x censoring times rows)
+    # are built only if predictions ask for them. Anything else, or a fit that does not
+    # converge cleanly, goes through cox on the weighted data (and its warnings).
+    direct = None
+    if ties == "breslow" and weights is None and cluster is None:
+        with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+            try:
+                direct = _direct_newton(time, mcode, X, cg, G, max_iter=max_iter, tol=tol)
+            except np.linalg.LinAlgError:
+                direct = None
+        if direct is not None and not (direct[5] and np.all(np.isfinite(direct[0]))
+                                       and np.isfinite(np.linalg.cond(direct[1])) and np.linalg.cond(direct[1]) < 1e12):
+            direct = None
+    if direct is not None:
+        beta, _, ll0, ll, iterations, _ = direct
+        info, eta, psi = crr_parts(time, mcode, X, beta, cg, G)
+        naive_cov = np.linalg.inv(info)
+        robust_cov = naive_cov @ (eta.T @ eta) @ naive_cov
+        crr_cov = naive_cov @ ((eta + psi).T @ (eta + psi)) @ naive_cov
+        fit = None
+        loglik = pd.Series({"null": ll0, "model": ll})
+        converged, n_clusters, n_rows = True, n, expanded_rows(time, mcode, cg, G)
+    else:
+        fit = fit_expanded()
+        beta = fit.summary["coef"].to_numpy()
+        robust_cov = fit.cov.to_numpy()
+        naive_cov = fit.naive_cov.to_numpy()
+        crr_cov = None
+        if weights is None and cluster is None and np.all(np.isfinite(beta)):
+            _, crr_cov = crr_variance(time, mcode, X, beta, cg, G)
+        loglik = fit.loglik.copy()
+        converged, iterations, n_clusters = bool(fit.converged), int(fit.iterations), int(fit.n_clusters)
+        n_rows = int(fit.n_obs)
     used = crr_cov if variance == "crr" else robust_cov
     with np.errstate(invalid="ignore"):
         se = np.sqrt(np.diag(used))
@@ -576,12 +725,13 @@ def _fit_fine_gray(formula, data, *, duration, event, cause, censor, cluster, we
     frame_of = lambda v: pd.DataFrame(v, index=columns, columns=columns)  # noqa: E731
     return FineGrayResult(
         summary=summary, cov=frame_of(used), n_obs=int(n), n_dropped=int(mf.n_dropped), conf_level=conf_level,
-        converged=bool(fit.converged), formula=formula, loglik=fit.loglik.copy(), naive_cov=frame_of(naive_cov),
+        converged=converged, formula=formula, loglik=loglik, naive_cov=frame_of(naive_cov),
         robust_cov=frame_of(robust_cov), crr_cov=None if crr_cov is None else frame_of(crr_cov), cause=cause,
         censor=censor, causes=list(causes), columns=columns, terms=dict(mf.terms), n_events=int((mcode == 1).sum()),
-        n_competing=int((mcode == 2).sum()), n_censored=int((mcode == 0).sum()), n_clusters=int(fit.n_clusters),
-        n_rows=int(ex.row.size), dropped_by_column=dict(mf.dropped_by_column), variance=variance,
-        censoring=censoring, ties=ties, iterations=int(fit.iterations), _frame=slim_frame(mf), _cox=fit,
+        n_competing=int((mcode == 2).sum()), n_censored=int((mcode == 0).sum()), n_clusters=n_clusters,
+        n_rows=n_rows, dropped_by_column=dict(mf.dropped_by_column), variance=variance,
+        censoring=censoring, ties=ties, iterations=int(iterations), _frame=slim_frame(mf), _cox=fit,
+        _cox_builder=fit_expanded,
         _times=np.unique(time), _event_times=np.unique(time[mcode == 1]),
     )
 
