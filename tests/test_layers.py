@@ -16,11 +16,12 @@ LAYERS = {
     "problems": 0, "schema": 0, "instruments": 0, "anonymisation": 0, "drugs": 0, "reading": 0, "validation": 0,
     "dataset": 0, "resources": 0,
     "simulation": 1,  # builds datasets (data layer) with the truth it states
+    "io": 0,  # reads other formats into datasets (data layer; validate suggests its commands)
     "outcomes": 2,
     "_kernel": 3,
     "survival": 4,
     "response": 5,
-    "_table_one": 6, "adjuncts": 6, "effects": 6,
+    "_table_one": 6, "adjuncts": 6, "effects": 6, "imputation": 6,
     "report": 7,
     "cli": 8,
 }

@@ -6,6 +6,9 @@ same model to each completed table (``Imputed.fit``) and ``pool`` the fits. ``po
 the results of any model of the package (``docs/api.md``) and returns a result that follows
 the same convention, with Barnard and Rubin's degrees of freedom and the fraction of missing
 information; it agrees with ``mice::pool`` to rounding (``docs/imputation.md``).
+``reference_based`` imputes repeated measures after an intercurrent event under
+jump-to-reference, copy-reference or copy-increment assumptions (with a delta for
+tipping-point analyses), as R's rbmi does by its approximate Bayesian method.
 
 Examples
 --------
@@ -22,8 +25,10 @@ Examples
 """
 
 from ._chained import Imputed, impute
-from ._pool import PooledResult, barnard_rubin_df, complete_data_df, pool
+from ._pool import PooledResult, barnard_rubin_df, complete_data_df, pool, pool_estimates
+from ._reference import STRATEGIES, ReferenceImputed, reference_based, strategy_mean
 from ._response import ImputedRate, imputed_response_rate
 
-__all__ = ["Imputed", "ImputedRate", "PooledResult", "barnard_rubin_df", "complete_data_df", "impute",
-           "imputed_response_rate", "pool"]
+__all__ = ["Imputed", "ImputedRate", "PooledResult", "ReferenceImputed", "STRATEGIES", "barnard_rubin_df",
+           "complete_data_df", "impute", "imputed_response_rate", "pool", "pool_estimates", "reference_based",
+           "strategy_mean"]

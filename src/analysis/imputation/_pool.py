@@ -21,7 +21,7 @@ import pandas as pd
 from .._kernel.checks import check_conf_level
 from .._kernel.results import ModelResult, coef_table
 
-__all__ = ["PooledResult", "barnard_rubin_df", "complete_data_df", "pool"]
+__all__ = ["PooledResult", "barnard_rubin_df", "complete_data_df", "pool", "pool_estimates"]
 
 #: mice's floor on lambda in Barnard and Rubin's degrees of freedom (``mice:::barnard.rubin``)
 LAMBDA_FLOOR = 1e-4
@@ -188,3 +188,48 @@ def pool(fits: Sequence[ModelResult], *, dfcom: float | None = None, conf_level:
                           m=m, dfcom=dfc, model=type(first).__name__)
     result._ratio_label = type(first)._ratio_label  # plots label the pooled ratio as the model does
     return result
+
+
+def pool_estimates(estimates, variances, *, dfcom: float = float("inf"), conf_level: float = 0.95) -> pd.Series:
+    """Rubin's rules for one quantity estimated on each of m completed datasets.
+
+    For quantities that are not a model's coefficient: a least-squares-mean difference at a
+    visit, a risk difference, a rate on the logit scale.
+
+    Parameters
+    ----------
+    estimates, variances : sequence of float
+        The m estimates and their squared standard errors.
+    dfcom : float
+        Complete-data degrees of freedom (default ``inf``: large-sample).
+    conf_level : float
+        Coverage of the interval (default 0.95).
+
+    Returns
+    -------
+    pandas.Series
+        ``estimate, se, df, statistic, p_value, ci_lower, ci_upper, ubar, b, t, riv, lambda,
+        fmi, m``.
+
+    Examples
+    --------
+    >>> r = pool_estimates([1.0, 1.2, 0.9], [0.04, 0.05, 0.045])
+    >>> r[["estimate", "ubar", "b"]].round(4).tolist()
+    [1.0333, 0.045, 0.0233]
+    """
+    q = np.asarray(estimates, dtype=float)
+    u = np.asarray(variances, dtype=float)
+    if q.ndim != 1 or q.shape != u.shape or len(q) < 2:
+        raise ValueError(f"pool_estimates: needs as many variances as estimates, at least 2; got {q.shape} and {u.shape}")
+    m = len(q)
+    level = check_conf_level(conf_level)
+    ubar, b = float(u.mean()), float(q.var(ddof=1))
+    t = ubar + (1.0 + 1.0 / m) * b
+    df = float(barnard_rubin_df(m, b, t, max(float(dfcom), 1.0)))
+    row = coef_table(["estimate"], [q.mean()], [np.sqrt(t)], level, df=[df]).iloc[0]
+    riv = (1.0 + 1.0 / m) * b / ubar if ubar > 0 else np.inf
+    lam = (1.0 + 1.0 / m) * b / t
+    return pd.Series({"estimate": row["coef"], "se": row["se"], "df": df, "statistic": row["statistic"],
+                      "p_value": row["p_value"], "ci_lower": row["ci_lower"], "ci_upper": row["ci_upper"],
+                      "ubar": ubar, "b": b, "t": t, "riv": riv, "lambda": lam,
+                      "fmi": (riv + 2.0 / (df + 3.0)) / (riv + 1.0), "m": m})
