@@ -21,7 +21,7 @@ Examples
 >>> d.loc[rng.uniform(size=300) < 0.2, "response"] = np.nan
 >>> pooled = pool(impute(d, m=5, seed=1).fit(lambda data: logistic("response ~ baseline", data)))
 >>> pooled.summary.loc["baseline", ["ratio", "fmi"]].round(2).tolist()
-[0.82, 0.52]
+[0.83, 0.11]
 """
 
 from ._chained import Imputed, impute
