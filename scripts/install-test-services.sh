@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# Installs the real components some tests start themselves (headless Chromium and its driver
-# for the browser checks of the reports, a PostgreSQL server for the OMOP importer), when they
+# Installs the real components some tests start themselves (headless Chromium for the browser
+# checks of the reports, driven over its DevTools pipe; a PostgreSQL server for the OMOP importer), when they
 # are missing. The tests start each service in a temporary folder and stop it afterwards; this
 # script only installs: it never starts a service, and it keeps Debian's packages from
 # starting one or creating a default cluster.
@@ -12,7 +12,6 @@ set -euo pipefail
 
 need=()
 command -v chromium >/dev/null 2>&1 || need+=(chromium)
-command -v chromedriver >/dev/null 2>&1 || need+=(chromium-driver)
 compgen -G "/usr/lib/postgresql/*/bin/initdb" >/dev/null || need+=(postgresql)
 [ ${#need[@]} -eq 0 ] && exit 0
 
