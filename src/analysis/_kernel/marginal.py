@@ -16,7 +16,9 @@ combinations (``inf`` for z tests). The rest is the same for every model, and fo
   "proportional"``);
 * every result is a linear combination L beta; its standard error is sqrt(L V L'), its df
   the model's, and, when the model has a link (``inverse_link``), the mean is back-transformed
-  and its standard error follows by the delta method (emmeans' ``type = "response"``);
+  and its standard error follows by the delta method (emmeans' ``type = "response"``); a
+  model whose means are averages of nonlinear predictions at the grid points (the ordinal
+  model's category probabilities, emmeans' ``mode = "prob"``) passes ``grid_mean`` instead;
 * **contrasts** are differences of least-squares means, labelled ``"TRT - PBO"``: each level
   minus the reference (``method="trt.vs.ctrl"``, the first level unless ``reference`` is
   given) or every pair (``"pairwise"``, earlier level minus later); a multiplicity
@@ -49,6 +51,7 @@ __all__ = [
     "grid_factors",
     "lsmeans_table",
     "mean_combinations",
+    "mean_weights",
     "reference_grid",
     "type3_hypotheses",
 ]
@@ -78,6 +81,17 @@ class MarginalInputs:
     inverse_link : callable, optional
         ``inverse_link(eta)`` returns (mean, d mean / d eta); means are then reported on the
         response scale (delta-method standard errors). None for linear models.
+    grid_mean : callable, optional
+        For models whose means are averages of nonlinear predictions at the grid points
+        (emmeans' ``regrid`` before averaging, as the ordinal model's ``mode = "prob"``):
+        ``grid_mean(W, X)``, with W (m x g) the averaging weights over the reference grid
+        and X its design (g x p), returns (m means, their m x len(coef) Jacobian in
+        ``coef``). Intervals are then estimate +/- q se, as emmeans'. Excludes
+        ``inverse_link``.
+    row_weights : numpy.ndarray, optional
+        The case weights of the rows fitted: ``weights="proportional"`` then weights each
+        combination of factor levels by the sum of its rows' weights (emmeans' ``.wgt.``),
+        not by its number of rows.
     """
 
     mf: ModelFrame
@@ -86,6 +100,8 @@ class MarginalInputs:
     df: Callable[[np.ndarray], np.ndarray]
     conf_level: float = 0.95
     inverse_link: Callable | None = None
+    grid_mean: Callable | None = None
+    row_weights: np.ndarray | None = None
 
 
 def grid_factors(mf: ModelFrame) -> tuple[dict[str, list], list[str]]:
@@ -162,6 +178,16 @@ def mean_combinations(mf: ModelFrame, spec, by=None, *, weights: str = "equal") 
     Rows are ordered by ``by`` (outer) then ``spec``, each in its levels' order, as emmeans
     prints them; the columns are ``spec`` then ``by``.
     """
+    rows, W, X = mean_weights(mf, spec, by, weights=weights)
+    return rows, W @ X
+
+
+def mean_weights(mf: ModelFrame, spec, by=None, *, weights: str = "equal",
+                 row_weights: np.ndarray | None = None) -> tuple[pd.DataFrame, np.ndarray, np.ndarray]:
+    """(rows, W, X): the rows of :func:`mean_combinations`, the weights W (one row per
+    mean, summing to 1, over the points of the reference grid) and the grid's design X, so
+    that the linear combinations are W @ X. With ``row_weights`` (case weights of the rows
+    fitted), proportional weights are sums of them instead of counts of rows."""
     check_choice("weights", weights, WEIGHTS)
     spec_l, by_l = _as_list(spec), _as_list(by)
     factors, _ = grid_factors(mf)
@@ -177,12 +203,14 @@ def mean_combinations(mf: ModelFrame, spec, by=None, *, weights: str = "equal") 
     grid, X = reference_grid(mf)
     others = [f for f in factors if f not in spec_l and f not in by_l]
     if weights == "proportional" and others:
-        counts = mf.data.groupby([mf.data[c].astype(object) for c in others], observed=True).size()
+        rw = pd.Series(np.ones(len(mf.data)) if row_weights is None else np.asarray(row_weights, dtype=float),
+                       index=mf.data.index)
+        counts = rw.groupby([mf.data[c].astype(object) for c in others], observed=True).sum()
         key = list(zip(*[grid[c].astype(object) for c in others])) if len(others) > 1 else list(grid[others[0]].astype(object))
         w_all = np.array([counts.get(k, 0) for k in key], dtype=float)
     else:
         w_all = np.ones(len(grid))
-    out_rows, L = [], []
+    out_rows, Ws = [], []
     for by_key in itertools.product(*[factors[b] for b in by_l]) if by_l else [()]:
         for spec_key in itertools.product(*[factors[s] for s in spec_l]):
             sel = np.ones(len(grid), dtype=bool)
@@ -192,12 +220,12 @@ def mean_combinations(mf: ModelFrame, spec, by=None, *, weights: str = "equal") 
             if w.sum() <= 0:
                 raise ValueError(f"no rows fitted for the combination {dict(zip(spec_l + by_l, spec_key + by_key))} "
                                  "of the other factors' levels: proportional weights are undefined")
-            L.append((w / w.sum()) @ X)
+            Ws.append(w / w.sum())
             out_rows.append(dict(zip(spec_l + by_l, spec_key + by_key)))
     rows = pd.DataFrame(out_rows, columns=spec_l + by_l)
     for name in spec_l + by_l:
         rows[name] = pd.Categorical(rows[name], categories=factors[name], ordered=True)
-    return rows, np.vstack(L)
+    return rows, np.vstack(Ws), X
 
 
 def _estimates(inputs: MarginalInputs, L: np.ndarray, *, link: bool):
@@ -226,12 +254,18 @@ def lsmeans_table(inputs: MarginalInputs, spec, by=None, *, weights: str = "equa
     0   a     2.375  1.045  3.0   -0.9506    5.7006
     1   b     4.625  1.045  3.0    1.2994    7.9506
     """
-    rows, L = mean_combinations(inputs.mf, spec, by, weights=weights)
-    est, se, df = _estimates(inputs, L, link=True)
+    rows, W, X = mean_weights(inputs.mf, spec, by, weights=weights, row_weights=inputs.row_weights)
+    L = W @ X
+    if inputs.grid_mean is not None:
+        est, J = inputs.grid_mean(W, X)
+        se = np.sqrt(np.maximum(np.einsum("ip,pq,iq->i", J, inputs.cov, J), 0.0))
+        df = np.asarray(inputs.df(L), dtype=float)
+    else:
+        est, se, df = _estimates(inputs, L, link=True)
     q = _quantile(inputs.conf_level, df)
     out = rows.copy()
     out["estimate"], out["se"], out["df"] = est, se, df
-    if inputs.inverse_link is not None:
+    if inputs.inverse_link is not None and inputs.grid_mean is None:
         # the interval is back-transformed from the link scale (emmeans' type = "response")
         eta, se_eta, _ = _estimates(inputs, L, link=False)
         lo, hi = inputs.inverse_link(eta - q * se_eta)[0], inputs.inverse_link(eta + q * se_eta)[0]
@@ -342,12 +376,14 @@ def contrast_table(inputs: MarginalInputs, spec, by=None, *, method: str = "trt.
     check_choice("method", method, ("trt.vs.ctrl", "pairwise"))
     check_choice("adjust", adjust, ADJUSTMENTS)
     spec_l, by_l = _as_list(spec), _as_list(by)
-    rows, L = mean_combinations(inputs.mf, spec_l, by_l, weights=weights)
+    rows, Wg, Xg = mean_weights(inputs.mf, spec_l, by_l, weights=weights, row_weights=inputs.row_weights)
+    L = Wg @ Xg
     n_spec = int(np.prod([rows[s].cat.categories.size for s in spec_l]))
-    records, Ls, groups = [], [], []
+    records, Ls, Wpairs, groups = [], [], [], []
     for g in range(len(rows) // n_spec):
         block = rows.iloc[g * n_spec:(g + 1) * n_spec].to_dict("records")
         Lb = L[g * n_spec:(g + 1) * n_spec]
+        Wb = Wg[g * n_spec:(g + 1) * n_spec]
         labels = [_label(r, spec_l) for r in block]
         if method == "trt.vs.ctrl":
             ref_i = 0
@@ -363,13 +399,19 @@ def contrast_table(inputs: MarginalInputs, spec, by=None, *, method: str = "trt.
             rec["contrast"] = f"{labels[i]} - {labels[j]}"
             records.append(rec)
             Ls.append((Lb[i], Lb[j]))
+            Wpairs.append((Wb[i], Wb[j]))
             groups.append(g)
     if not records:
         raise ValueError(f"{spec_l} has a single level: nothing to contrast")
     Li = np.vstack([a for a, _ in Ls])
     Lj = np.vstack([b for _, b in Ls])
     D = Li - Lj
-    if inputs.inverse_link is not None:
+    if inputs.grid_mean is not None:
+        mu_i, J_i = inputs.grid_mean(np.vstack([a for a, _ in Wpairs]), Xg)
+        mu_j, J_j = inputs.grid_mean(np.vstack([b for _, b in Wpairs]), Xg)
+        est = np.asarray(mu_i) - np.asarray(mu_j)
+        J = np.asarray(J_i) - np.asarray(J_j)
+    elif inputs.inverse_link is not None:
         # difference of back-transformed means: gradient dmu_i L_i - dmu_j L_j
         mu_i, d_i = inputs.inverse_link(Li @ inputs.coef)
         mu_j, d_j = inputs.inverse_link(Lj @ inputs.coef)

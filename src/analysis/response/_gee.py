@@ -37,7 +37,9 @@ from .._kernel import (
     model_frame, renamed_arguments, with_aliases, z_value,
 )
 from ._base import LONGITUDINAL_PLOT_KINDS, ODDS_RATIO_ALIASES, STATISTIC_ALIASES, longitudinal_plot, warn_not_converged
+from .._kernel.marginal import MarginalInputs
 from ._logistic import binary_outcome
+from ._marginal_methods import MarginalMeansMixin, logit_inverse_link, z_df
 
 __all__ = ["GEEResult", "GeepackAR1", "gee", "wave_index"]
 
@@ -170,7 +172,7 @@ def _cov_struct(name: str):
 
 
 @dataclass(kw_only=True, eq=False, repr=False)
-class GEEResult(ModelResult):
+class GEEResult(MarginalMeansMixin, ModelResult):
     """A fitted GEE model (the results convention of ``docs/api.md``).
 
     Attributes
@@ -200,6 +202,11 @@ class GEEResult(ModelResult):
 
     Notes
     -----
+    ``lsmeans`` and ``contrast`` (emmeans conventions, ``docs/response.md``) use the robust
+    covariance and z tests (emmeans' ``vcov.method = "vbeta"``); for the binomial family
+    probabilities by default (``scale="response"``, the delta method; ``scale="link"``: log
+    odds), for the Gaussian family the identity scale.
+
     Names of the previous release, kept for one release with a DeprecationWarning: the
     summary columns ``z`` (and, binomial, ``odds_ratio``, ``odds_ratio_ci_lower``,
     ``odds_ratio_ci_upper``), the attributes ``groups`` (now ``cluster``) and ``n_groups``
@@ -218,6 +225,12 @@ class GEEResult(ModelResult):
     _fit: object = field(repr=False)
 
     _renamed = {"groups": "cluster", "n_groups": "n_clusters", "n": "n_obs"}
+
+    def _marginal_blocks(self, scale: str) -> list[tuple[dict, MarginalInputs]]:
+        link = logit_inverse_link if self.family == "binomial" and scale == "response" else None
+        inputs = MarginalInputs(self._mf, self.params.to_numpy(dtype=float), self.cov.to_numpy(dtype=float), z_df,
+                                self.conf_level, link)
+        return [({}, inputs)]
 
     def predict(self, profiles: pd.DataFrame) -> pd.DataFrame:
         """Population-averaged predictions for covariate profiles with robust

@@ -17,7 +17,9 @@ from .._kernel import (
     ModelFrame, ModelResult, capture_env, check_choice, check_conf_level, coef_table, coefficient_plot, get_ax,
     model_frame, renamed_arguments, with_aliases,
 )
+from .._kernel.marginal import MarginalInputs
 from ._base import ODDS_RATIO_ALIASES, CategoricalModelMixin, warn_not_converged
+from ._marginal_methods import MarginalMeansMixin, logit_inverse_link, z_df
 
 __all__ = ["LogisticResult", "logistic", "binary_outcome"]
 
@@ -53,7 +55,7 @@ def _expit(x):
 
 
 @dataclass(kw_only=True, eq=False, repr=False)
-class LogisticResult(CategoricalModelMixin, ModelResult):
+class LogisticResult(MarginalMeansMixin, CategoricalModelMixin, ModelResult):
     """A fitted logistic regression (the results convention of ``docs/api.md``).
 
     Attributes
@@ -79,6 +81,11 @@ class LogisticResult(CategoricalModelMixin, ModelResult):
 
     Notes
     -----
+    ``lsmeans`` and ``contrast`` (emmeans conventions, ``docs/response.md``): probabilities
+    by default (``scale="response"``: the log odds averaged over the reference grid, then
+    back-transformed; differences of probabilities by the delta method), log odds with
+    ``scale="link"``; z-based, with the covariance ``cov`` (model-based or HC0).
+
     Names of the previous release, kept for one release with a DeprecationWarning: the
     summary columns ``z``, ``odds_ratio``, ``odds_ratio_ci_lower``, ``odds_ratio_ci_upper``
     and the attribute ``vcov`` (now ``cov_type``).
@@ -107,6 +114,11 @@ class LogisticResult(CategoricalModelMixin, ModelResult):
     def _dprobs(self, theta, X, dX):
         p = _expit(X @ theta)
         return (p * (1.0 - p) * (dX @ theta))[:, None]
+
+    def _marginal_blocks(self, scale: str) -> list[tuple[dict, MarginalInputs]]:
+        link = logit_inverse_link if scale == "response" else None
+        return [({}, MarginalInputs(self._mf, self._theta, self._cov, z_df, self.conf_level, link,
+                                    row_weights=self._weights))]
 
     def predict(self, profiles: pd.DataFrame) -> pd.DataFrame:
         """Predicted probability of the outcome for each covariate profile.

@@ -21,6 +21,9 @@ from .._kernel import (
     formula_variables, model_frame, renamed_arguments, with_aliases, z_value,
 )
 from ._base import LONGITUDINAL_PLOT_KINDS, STATISTIC_ALIASES, longitudinal_plot, warn_not_converged
+from .._kernel.marginal import MarginalInputs
+from ._marginal_methods import MarginalMeansMixin, z_df
+from ._mmrm_df import DFMethod
 from ._mmrm_lmm_df import MIXED_DF_METHODS, mixed_df_method
 
 __all__ = ["MixedResult", "mixed"]
@@ -29,7 +32,7 @@ PLOT_KINDS = LONGITUDINAL_PLOT_KINDS
 
 
 @dataclass(kw_only=True, eq=False, repr=False)
-class MixedResult(ModelResult):
+class MixedResult(MarginalMeansMixin, ModelResult):
     """A fitted linear mixed model (the results convention of ``docs/api.md``).
 
     Attributes
@@ -57,12 +60,20 @@ class MixedResult(ModelResult):
     reml_criterion, deviance : float
         -2 loglik: lme4's ``REMLcrit`` (REML) or ``deviance`` (ML); the other is NaN.
     aic, bic : float
+    df_method : str
+        The ``df=`` option of the fit (``"asymptotic"``, ``"satterthwaite"``,
+        ``"kenward-roger"``).
     n_obs, n_clusters, n_dropped : int
     conf_level, converged, formula
         As every model result.
 
     Notes
     -----
+    ``lsmeans`` and ``contrast`` (emmeans conventions, ``docs/response.md``) use ``cov`` and
+    the fit's ``df=`` rule for every linear combination (emmeans' ``lmer.df``:
+    ``"satterthwaite"``, ``"kenward-roger"`` with its adjusted covariance, ``"asymptotic"``:
+    z tests, df ``inf``); ``scale`` has no effect (identity link).
+
     Names of the previous release, kept for one release with a DeprecationWarning: the
     summary column ``z``, the attributes ``groups`` (now ``cluster``) and ``n_groups``
     (now ``n_clusters``).
@@ -79,10 +90,17 @@ class MixedResult(ModelResult):
     n_clusters: int
     time: str | None = None
     outcome: str | None = None
+    df_method: str = "asymptotic"
     _mf: ModelFrame = field(repr=False)
     _fit: object = field(repr=False)
+    _df: DFMethod | None = field(default=None, repr=False)
 
     _renamed = {"groups": "cluster", "n_groups": "n_clusters", "n": "n_obs"}
+
+    def _marginal_blocks(self, scale: str) -> list[tuple[dict, MarginalInputs]]:
+        df = z_df if self._df is None else self._df.df
+        return [({}, MarginalInputs(self._mf, self.params.to_numpy(dtype=float), self.cov.to_numpy(dtype=float), df,
+                                    self.conf_level))]
 
     def predict(self, profiles: pd.DataFrame) -> pd.DataFrame:
         """Population-level (fixed-effects) predictions with delta-method intervals.
@@ -276,6 +294,7 @@ def mixed(
 
     names = list(mf.X.columns)
     beta = np.asarray(fit.fe_params, dtype=float)
+    method = None
     if df == "asymptotic":
         summary = coef_table(names, beta, np.sqrt(np.diag(cov_fe)), conf_level)
     else:
@@ -301,5 +320,6 @@ def mixed(
         loglik=loglik, reml_criterion=-2.0 * loglik if reml else float("nan"),
         deviance=float("nan") if reml else -2.0 * loglik,
         aic=-2.0 * loglik + 2.0 * k, bic=-2.0 * loglik + np.log(mf.n) * k,
-        n_clusters=int(mf.data[cluster].nunique()), time=time, outcome=mf.lhs, _mf=mf, _fit=fit,
+        n_clusters=int(mf.data[cluster].nunique()), time=time, outcome=mf.lhs, df_method=df, _mf=mf, _fit=fit,
+        _df=method,
     )

@@ -21,7 +21,10 @@ from statsmodels.tools.sm_exceptions import ConvergenceWarning as _StatsmodelsCo
 
 from .._kernel import ModelFrame, ModelResult, capture_env, check_conf_level, coef_table, design_for, model_frame, with_aliases
 from ._base import ODDS_RATIO_ALIASES, CategoricalModelMixin, warn_not_converged
+from .._kernel import check_choice
+from .._kernel.marginal import ADJUSTMENTS, MarginalInputs, contrast_table, lsmeans_table
 from ._categorical import fit_mnlogit, ordered_outcome
+from ._marginal_methods import ORDINAL_MODES, MarginalMeansMixin, ordinal_category_mean, z_df
 
 __all__ = ["OrdinalResult", "ordinal", "ordered_outcome"]
 
@@ -127,7 +130,7 @@ def brant_test(X: np.ndarray, codes: np.ndarray, K: int, names: list[str]) -> pd
 
 
 @dataclass(kw_only=True, eq=False, repr=False)
-class OrdinalResult(CategoricalModelMixin, ModelResult):
+class OrdinalResult(MarginalMeansMixin, CategoricalModelMixin, ModelResult):
     """A fitted proportional-odds model (the results convention of ``docs/api.md``).
 
     Attributes
@@ -150,6 +153,10 @@ class OrdinalResult(CategoricalModelMixin, ModelResult):
 
     Notes
     -----
+    ``lsmeans`` and ``contrast`` follow emmeans (``docs/response.md``): ``mode="prob"``
+    (default) for the probability of each outcome category averaged over the reference
+    grid, ``mode="latent"`` for the linear predictor minus the mean threshold; z-based.
+
     The summary columns of the previous release (``z``, ``odds_ratio``,
     ``odds_ratio_ci_lower``, ``odds_ratio_ci_upper``) still answer for one release, with a
     DeprecationWarning.
@@ -209,6 +216,92 @@ class OrdinalResult(CategoricalModelMixin, ModelResult):
         f = np.column_stack([np.zeros(len(eta)), f, np.zeros(len(eta))])
         dP_deta = f[:, :-1] - f[:, 1:]
         return dP_deta * (dX @ beta)[:, None]
+
+    # ------------------------------------------------------------------ marginal means
+    def _marginal_blocks(self, mode: str) -> list[tuple[dict, MarginalInputs]]:
+        theta, V = self._theta, self._cov
+        p = len(self.coef_names)
+        columns = list(self._mf.X.columns)
+        intercept = columns.index("Intercept")
+        if mode == "latent":
+            # the coefficients of the model frame's columns: x'beta - mean(zeta) (emmeans' latent mode)
+            A = np.zeros((len(columns), theta.size))
+            A[intercept, p:] = -1.0 / (theta.size - p)
+            others = [i for i in range(len(columns)) if i != intercept]
+            A[others, np.arange(p)] = 1.0
+            return [({}, MarginalInputs(self._mf, A @ theta, A @ V @ A.T, z_df, self.conf_level))]
+        return [({"category": level},
+                 MarginalInputs(self._mf, theta, V, z_df, self.conf_level,
+                                grid_mean=ordinal_category_mean(k, theta, p, intercept)))
+                for k, level in enumerate(self.levels)]
+
+    def _marginal_extra_levels(self) -> dict:
+        return {"category": list(self.levels)}
+
+    def lsmeans(self, spec, by=None, *, weights: str = "equal", mode: str = "prob") -> pd.DataFrame:
+        """Least-squares means of the levels of ``spec`` (within each level of ``by``), as
+        emmeans for polr.
+
+        Parameters
+        ----------
+        spec, by, weights
+            As for every model (``docs/api.md``): equal weights over the other factors'
+            levels, numeric covariates at their means; or ``weights="proportional"``.
+        mode : {"prob", "latent"}, default "prob"
+            ``"prob"``: for every outcome category, its probability averaged over the
+            reference grid on the probability scale (emmeans' ``mode = "prob"``), se by the
+            delta method, interval estimate +/- z se. ``"latent"``: x'beta minus the mean
+            of the thresholds, averaged (emmeans' ``mode = "latent"``).
+
+        Returns
+        -------
+        pandas.DataFrame
+            The factor columns, ``category`` (mode "prob"; outer: one block per category),
+            ``estimate, se, df`` (``inf``), ``ci_lower, ci_upper``.
+
+        Examples
+        --------
+        >>> import pandas as pd
+        >>> from analysis.response import ordinal
+        >>> cat = pd.Categorical(["non-responder", "partial", "responder", "responder", "partial",
+        ...                       "non-responder", "responder", "partial", "responder", "non-responder"],
+        ...                      categories=["non-responder", "partial", "responder"], ordered=True)
+        >>> arm = ["placebo", "ketamine", "ketamine", "placebo", "ketamine", "placebo", "ketamine", "placebo",
+        ...        "placebo", "ketamine"]
+        >>> df = pd.DataFrame({"category": cat, "arm": arm, "failures": [4, 2, 0, 1, 3, 5, 1, 2, 3, 2]})
+        >>> po = ordinal("category ~ arm + failures", df)
+        >>> po.lsmeans("arm").round(3)[["arm", "category", "estimate", "se"]]
+                arm       category  estimate     se
+        0  ketamine  non-responder     0.294  0.228
+        1   placebo  non-responder     0.100  0.137
+        2  ketamine        partial     0.517  0.225
+        3   placebo        partial     0.435  0.245
+        4  ketamine      responder     0.189  0.192
+        5   placebo      responder     0.464  0.300
+        >>> po.contrast("arm", mode="latent").round(3)[["contrast", "estimate", "se"]]  # the log odds ratio
+                     contrast  estimate     se
+        0  placebo - ketamine     1.316  1.661
+        """
+        check_choice("mode", mode, ORDINAL_MODES)
+        return self._marginal(lsmeans_table, mode, weights, spec, by)
+
+    def contrast(self, spec, by=None, *, method: str = "trt.vs.ctrl", reference=None, adjust: str = "none",
+                 weights: str = "equal", mode: str = "prob") -> pd.DataFrame:
+        """Differences of least-squares means (see :meth:`lsmeans`): of category
+        probabilities within each ``category`` (mode "prob"), or of the latent means (log
+        odds ratios of a higher category). ``method``, ``reference`` and ``adjust`` as for
+        every model; the adjustment applies within each ``by`` group and category.
+
+        Returns
+        -------
+        pandas.DataFrame
+            The ``by`` columns, ``category`` (mode "prob"), ``contrast``, ``estimate, se, df,
+            statistic, p_value, ci_lower, ci_upper``.
+        """
+        check_choice("mode", mode, ORDINAL_MODES)
+        check_choice("adjust", adjust, ADJUSTMENTS)
+        return self._marginal(contrast_table, mode, weights, spec, by, method=method, reference=reference,
+                              adjust=adjust)
 
     def predict(self, profiles: pd.DataFrame) -> pd.DataFrame:
         """Predicted probability of each category for each covariate profile.
