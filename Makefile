@@ -39,13 +39,15 @@ test: $(VENV)/.installed-dev
 test-fast: $(VENV)/.installed-dev
 	$(BIN)/python -m pytest $(PYTEST_ARGS) -m "not slow"
 
-## Speed and memory benchmarks (not part of the tests); figures go to docs/performance.md.
-## They run in their own environment (.venv-bench): lifelines, compared against, needs pandas < 3.
-benchmark:
-	$(PYTHON) -m venv .venv-bench
-	.venv-bench/bin/python -m pip install --quiet -e '.[dev,bench]'
-	cd benchmarks && for b in bench_load bench_outcomes bench_cox bench_adjuncts bench_reports; do \
-		../.venv-bench/bin/python $$b.py || exit 1; done
+## Speed and memory benchmarks (not part of the tests): every benchmarks/bench_*.py, figures go to docs/performance.md.
+## They run in the environment the tests use (.venv, pandas 3); lifelines, compared against, needs pandas < 3 and
+## runs in an environment of its own (.venv-lifelines), only for its comparison rows (benchmarks/_lifelines.py).
+benchmark: $(VENV)/.installed-dev
+	@test -x .venv-lifelines/bin/python || $(PYTHON) -m venv .venv-lifelines
+	@.venv-lifelines/bin/python -c 'import lifelines, pyarrow' 2>/dev/null || \
+		.venv-lifelines/bin/python -m pip install --quiet 'lifelines>=0.28' 'pandas<3' 'pyarrow>=14'
+	cd benchmarks && for b in bench_*.py; do \
+		echo "== $$b"; KO_LIFELINES_PYTHON=../.venv-lifelines/bin/python ../$(BIN)/python $$b || exit 1; done
 
 clean:
-	rm -rf $(VENV) .venv-bench reports/sample .pytest_cache build dist
+	rm -rf $(VENV) .venv-bench .venv-lifelines reports/sample .pytest_cache build dist

@@ -290,7 +290,8 @@ def test_unknown_definition_is_named():
 def test_write_tables(tmp_path):
     out = derive_outcomes(make({"A": STANDARD}), relapse_confirmations=1)
     files = out.write(tmp_path)
-    assert sorted(p.name for p in files) == ["attrition.csv", "courses.csv", "definitions.json", "durability.csv", "relapse.csv"]
+    assert sorted(p.name for p in files) == ["attrition.csv", "course_transitions.csv", "courses.csv", "definitions.json",
+                                             "durability.csv", "relapse.csv", "relapse_competing.csv"]
     import json
 
     used = json.loads((tmp_path / "definitions.json").read_text())

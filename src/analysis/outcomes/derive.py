@@ -89,11 +89,12 @@ class Outcomes:
         return self.definitions.to_dict()
 
     def write(self, out: str | Path) -> list[Path]:
-        """Write courses.csv, relapse.csv, durability.csv, attrition.csv and definitions.json."""
+        """Write courses.csv, relapse.csv, durability.csv, attrition.csv, relapse_competing.csv,
+        course_transitions.csv and definitions.json."""
         out = Path(out)
         out.mkdir(parents=True, exist_ok=True)
         written = []
-        for name in ("courses", "relapse", "durability", "attrition"):
+        for name in ("courses", "relapse", "durability", "attrition", "relapse_competing", "course_transitions"):
             path = out / f"{name}.csv"
             getattr(self, name).to_csv(path, index=False, lineterminator="\n")
             written.append(path)

@@ -33,6 +33,7 @@ from ._cox_engine import (
     TOLER_INF,
     RiskSets,
     Problem,
+    cluster_score_sums,
     newton_raphson,
     schoenfeld,
     score_residuals,
@@ -638,7 +639,8 @@ def fit_cox(
         scale = np.where(mad > 0, 1.0 / np.where(mad > 0, mad, 1.0), 1.0)
     else:
         scale = np.zeros(0)
-    Xs = Xc * scale
+    Xs = np.empty(Xc.shape, order="F")  # the engine works column by column
+    np.multiply(Xc, scale, out=Xs)
     rs = RiskSets(stop, ev, ent, s_codes, max(len(s_levels), 1))
     prob = Problem(Xs, w, rs, ties == "efron")
     nr = newton_raphson(prob, np.zeros(p), counting=ent is not None, max_iter=max_iter, eps=tol,
@@ -672,16 +674,11 @@ def fit_cox(
     robust_var = None
     rscore = None
     if robust and p:
-        U = score_residuals(prob, nr.beta, nr.state) / scale
-        dfb = (w[:, None] * U) @ var
-        B = np.empty((n_clusters, p))
-        for k in range(p):
-            B[:, k] = np.bincount(cl_codes, dfb[:, k], minlength=n_clusters)
+        # grouped dfbeta: per cluster, sum of w U (on the original scale) times var; the
+        # cluster sums are taken first, so no n x p matrix of residuals is built
+        B = (cluster_score_sums(prob, nr.state, cl_codes, n_clusters) / scale) @ var
         robust_var = B.T @ B
-        U0 = score_residuals(prob, np.zeros(p), nr.state0) / scale
-        B0 = np.empty((n_clusters, p))
-        for k in range(p):
-            B0[:, k] = np.bincount(cl_codes, w * U0[:, k], minlength=n_clusters)
+        B0 = cluster_score_sums(prob, nr.state0, cl_codes, n_clusters) / scale
         rscore, _ = wald_test(B0.T @ B0, B0.sum(axis=0), toler_chol)
     used_var = robust_var if robust_var is not None else naive_var
 

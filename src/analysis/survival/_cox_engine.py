@@ -44,6 +44,7 @@ __all__ = [
     "newton_raphson",
     "evaluate",
     "score_residuals",
+    "cluster_score_sums",
     "zph_statistics",
     "survfit_curves",
 ]
@@ -182,11 +183,50 @@ class RiskSets:
         self.entry = entry
         src = stop if all_times else stop[self.event_rows]
         ut = np.unique(src)
-        base = np.int64(ut.size + 1)
-        if all_times:
-            src_s = s
+        if self.n_strata == 1:
+            self._single_stratum(ut, stop, entry, all_times)
         else:
-            src_s = s[self.event_rows]
+            self._stratified(ut, src, s, stop, entry, all_times)
+        at_risk_somewhere = self.hi > self.lo
+        self.all_active = bool(at_risk_somewhere.all())
+        self.active = np.flatnonzero(at_risk_somewhere)
+        self.exit_index = self.hi if self.all_active else self.hi[self.active]
+        self.exit_index = self.exit_index - 1
+        self.lo_zero = not bool(self.lo.any())
+        if entry is None:  # every row is at risk from its stratum's first group on
+            self.late_rows = np.zeros(0, dtype=np.intp)
+        else:
+            late = self.lo > self.gs[s]
+            self.late_rows = np.flatnonzero(late & at_risk_somewhere)
+        self.late_index = self.lo[self.late_rows] - 1
+        # for each group, the index of the first group of the next stratum
+        self.next_start = self.ge[self.group_stratum] if self.m else np.zeros(0, dtype=np.intp)
+        self.strata = s
+        # deaths per group (count) for the Efron expansion
+        self.n_deaths = np.bincount(self.death_group, minlength=self.m)
+
+    def _single_stratum(self, ut: np.ndarray, stop: np.ndarray, entry: np.ndarray | None, all_times: bool) -> None:
+        """One stratum: the groups are the distinct times ``ut`` themselves, so a row's
+        ``hi`` is the number of them up to its stop time and an event's group is ``hi - 1``
+        (its own time is one of them): one binary search per row, no second sort."""
+        self.m = int(ut.size)
+        self.group_stratum = np.zeros(self.m, dtype=np.intp)
+        self.group_time = ut
+        self.hi = np.searchsorted(ut, stop, side="right")
+        self.gs = np.zeros(1, dtype=np.intp)
+        self.ge = np.full(1, self.m, dtype=np.intp)
+        self.lo = np.zeros(stop.size, dtype=np.intp) if entry is None else np.searchsorted(ut, entry, side="right")
+        if all_times:
+            self.row_group = self.hi - 1  # group of each row's own stop time
+            self.death_group = self.row_group[self.event_rows]
+        else:
+            self.death_group = self.hi[self.event_rows] - 1
+
+    def _stratified(self, ut: np.ndarray, src: np.ndarray, s: np.ndarray, stop: np.ndarray,
+                    entry: np.ndarray | None, all_times: bool) -> None:
+        """Several strata: groups are (stratum, time) pairs, found on integer keys."""
+        base = np.int64(ut.size + 1)
+        src_s = s if all_times else s[self.event_rows]
         q = np.searchsorted(ut, src)
         keys = src_s * base + q + 1
         gkeys, inverse = np.unique(keys, return_inverse=True)
@@ -207,41 +247,41 @@ class RiskSets:
             self.death_group = self.row_group[self.event_rows]
         else:
             self.death_group = inverse.reshape(-1)
-        self.active = np.flatnonzero(self.hi > self.lo)
-        self.exit_index = self.hi[self.active] - 1
-        late = self.lo > self.gs[s]
-        self.late_rows = np.flatnonzero(late & (self.hi > self.lo))
-        self.late_index = self.lo[self.late_rows] - 1
-        # for each group, the index of the first group of the next stratum
-        self.next_start = self.ge[self.group_stratum] if self.m else np.zeros(0, dtype=np.intp)
-        self.strata = s
-        # deaths per group (count) for the Efron expansion
-        self.n_deaths = np.bincount(self.death_group, minlength=self.m)
 
     # -- sums over risk sets ------------------------------------------------------------
     def _segment_revcumsum(self, a: np.ndarray) -> np.ndarray:
         rc = np.cumsum(a[::-1], axis=0)[::-1]
+        if self.n_strata == 1:
+            return rc
         ext = np.concatenate([rc, np.zeros((1,) + rc.shape[1:])], axis=0)
         return rc - ext[self.next_start]
+
+    def _leaving(self, v: np.ndarray) -> np.ndarray:
+        """Per group, the sum of ``v`` over the rows whose last group at risk it is, minus
+        the rows that enter just after it (length m)."""
+        if self.all_active:
+            a = np.bincount(self.exit_index, v, minlength=self.m)
+        else:
+            a = np.bincount(self.exit_index, v[self.active], minlength=self.m)
+        if self.late_rows.size:
+            a = a - np.bincount(self.late_index, v[self.late_rows], minlength=self.m)
+        return a
 
     def at_risk(self, v: np.ndarray) -> np.ndarray:
         """Sum of ``v`` (length n, or n x p) over the risk set of every group."""
         if v.ndim == 1:
-            a = np.bincount(self.exit_index, v[self.active], minlength=self.m)
-            if self.late_rows.size:
-                a = a - np.bincount(self.late_index, v[self.late_rows], minlength=self.m)
-            return self._segment_revcumsum(a)
+            return self._segment_revcumsum(self._leaving(v))
         out = np.empty((self.m, v.shape[1]))
         for k in range(v.shape[1]):
-            out[:, k] = self.at_risk(np.ascontiguousarray(v[:, k]))
-        return out
+            out[:, k] = self._leaving(np.ascontiguousarray(v[:, k]))
+        return self._segment_revcumsum(out)
 
     def at_risk_weighted(self, r: np.ndarray, X: np.ndarray) -> np.ndarray:
         """``at_risk(r[:, None] * X)`` column by column, without the n x p product."""
         out = np.empty((self.m, X.shape[1]))
         for k in range(X.shape[1]):
-            out[:, k] = self.at_risk(r * X[:, k])
-        return out
+            out[:, k] = self._leaving(r * X[:, k])
+        return self._segment_revcumsum(out)
 
     def death_sum(self, v: np.ndarray) -> np.ndarray:
         """Sum of ``v`` over the events of every group (v given for the event rows)."""
@@ -252,9 +292,18 @@ class RiskSets:
             out[:, k] = np.bincount(self.death_group, v[:, k], minlength=self.m)
         return out
 
+    def death_sum_weighted(self, r_ev: np.ndarray, X_ev: np.ndarray) -> np.ndarray:
+        """``death_sum(r_ev[:, None] * X_ev)`` column by column, without the product matrix."""
+        out = np.empty((self.m, X_ev.shape[1]))
+        for k in range(X_ev.shape[1]):
+            out[:, k] = np.bincount(self.death_group, r_ev * X_ev[:, k], minlength=self.m)
+        return out
+
     def range_sum(self, per_group: np.ndarray) -> np.ndarray:
         """For every row, the sum of ``per_group`` over the groups at which it is at risk."""
         c = np.concatenate([np.zeros((1,) + per_group.shape[1:]), np.cumsum(per_group, axis=0)], axis=0)
+        if self.lo_zero:  # every row at risk from the first group on: c[lo] is the zero row
+            return c[self.hi]
         return c[self.hi] - c[self.lo]
 
     def expansion(self, efron: bool, death_weight: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -290,24 +339,48 @@ class Problem:
     def __post_init__(self) -> None:
         self.X = np.asfortranarray(self.X, dtype=np.float64)  # contiguous columns
         ev = self.rs.event_rows
-        self.X_ev = np.asfortranarray(self.X[ev])
+        self.X_ev = np.empty((ev.size, self.X.shape[1]), order="F")
+        for k in range(self.X.shape[1]):
+            self.X_ev[:, k] = self.X[:, k][ev]
+        self.unit_weights = bool(np.all(self.w == 1.0))
         self.w_ev = self.w[ev]
         self.death_weight = self.rs.death_sum(self.w_ev)
         self.exp_group, self.exp_f, self.exp_mw = self.rs.expansion(self.efron, self.death_weight)
         self.wx_ev_sum = self.w_ev @ self.X_ev if self.X.shape[1] else np.zeros(0)
+        # the terms come sorted by group; with one term per group a group sum is the terms
+        # themselves, otherwise a sum over contiguous runs
+        counts = np.bincount(self.exp_group, minlength=self.rs.m)
+        self.one_term_per_group = bool(counts.size == self.exp_group.size and np.all(counts == 1))
+        self.term_starts = np.concatenate(([0], np.cumsum(counts)[:-1])) if counts.size else counts
+        self.every_group_has_terms = bool(np.all(counts > 0))
+        self._work: np.ndarray | None = None
+
+    def work(self) -> np.ndarray:
+        """A reusable n x p scratch array (column-major), allocated once: a fresh 8 n p
+        bytes at every Newton step costs page faults comparable to the arithmetic."""
+        if self._work is None:
+            self._work = np.empty(self.X.shape, order="F")
+        return self._work
 
 
 @dataclass
 class FitState:
-    """Log partial likelihood, score, information and the risk-set sums at one beta."""
+    """Log partial likelihood, score, information and the risk-set sums at one beta.
+
+    The covariate mean of every partial-likelihood term is ``A_e = R[g_e] + t_e * Delta[g_e]``
+    (see :func:`evaluate`); :func:`term_means` builds it when a caller needs it per term.
+    """
 
     loglik: float
     u: np.ndarray
     imat: np.ndarray
     eta: np.ndarray
     shift: float
-    D: np.ndarray  # per term
-    A: np.ndarray  # per term, p columns
+    ru: np.ndarray  # exp(eta - shift), per row
+    D: np.ndarray  # per term: weighted risk-set sum with the Efron down-weighting
+    t: np.ndarray  # per term: f_e E0_g / D_e
+    R: np.ndarray  # per group, p columns: risk-set mean S1 / S0
+    Delta: np.ndarray  # per group, p columns: R - E1 / E0 (risk-set mean minus the tied events' mean)
 
 
 def _linear_predictor(prob: Problem, beta: np.ndarray) -> tuple[np.ndarray, float]:
@@ -319,42 +392,85 @@ def _linear_predictor(prob: Problem, beta: np.ndarray) -> tuple[np.ndarray, floa
     return eta, shift
 
 
+def _group_sum(prob: Problem, v: np.ndarray) -> np.ndarray:
+    """Sum of a per-term vector over the terms of every group."""
+    if prob.one_term_per_group:
+        return np.asarray(v, dtype=float)
+    if prob.every_group_has_terms:
+        return np.add.reduceat(v, prob.term_starts)
+    return np.bincount(prob.exp_group, v, minlength=prob.rs.m)
+
+
+def _outer_sum(a: np.ndarray, weight: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """``sum_j weight_j a_j b_j'`` over groups (rows of a and b)."""
+    return (a * weight[:, None]).T @ b
+
+
 def evaluate(prob: Problem, beta: np.ndarray, *, information: bool = True) -> FitState:
-    """Log partial likelihood, score vector and information matrix at ``beta``."""
+    """Log partial likelihood, score vector and information matrix at ``beta``.
+
+    Per event group: ``S0, S1`` the weighted risk-set sums of ``r = w exp(eta)`` and
+    ``r x``, ``E0, E1`` those of the group's events. An Efron term of the group (fraction
+    ``f``) has ``D = S0 - f E0`` and covariate mean ``A = (S1 - f E1) / D``, which is
+    exactly ``R + t Delta`` with ``R = S1 / S0``, ``Delta = R - E1 / E0`` and
+    ``t = f E0 / D``. So the score ``sum_e mw_e A_e`` and the information's
+    ``sum_e mw_e A_e A_e'`` are sums over groups of ``R``, ``Delta`` and their outer
+    products weighted by per-group sums of ``mw``, ``mw t`` and ``mw t^2``: only scalars
+    are handled per term (one per event), nothing p-dimensional is gathered over the
+    tied events. The decomposition keeps the two means apart instead of expanding
+    ``(S1 - f E1)(S1 - f E1)'``, whose parts can cancel when a group's events are most of
+    its risk set.
+    """
     rs = prob.rs
     ev = rs.event_rows
     X = prob.X
     p = X.shape[1]
     eta, shift = _linear_predictor(prob, beta)
     with np.errstate(over="ignore"):
-        ru = np.exp(eta - shift)
-    r = prob.w * ru
+        ru = np.exp(eta - shift) if shift else np.exp(eta)
+    r = ru if prob.unit_weights else prob.w * ru
     S0 = rs.at_risk(r)
-    E0 = rs.death_sum(r[ev])
+    r_ev = r[ev]
+    E0 = rs.death_sum(r_ev)
     g, f, mw = prob.exp_group, prob.exp_f, prob.exp_mw
-    D = S0[g] - f * E0[g]
+    E0g = E0[g]
+    D = S0[g] - f * E0g
     with np.errstate(divide="ignore", invalid="ignore"):
         # D carries a factor exp(-shift); the mean weights mw sum to the event weights
         loglik = float(np.dot(prob.w_ev, eta[ev]) - np.dot(mw, np.log(D)) - shift * prob.w_ev.sum())
+        t = f * E0g / D if prob.efron else np.zeros(D.size)
     if p == 0:
-        return FitState(loglik, np.zeros(0), np.zeros((0, 0)), eta, shift, D, np.zeros((D.size, 0)))
+        empty = np.zeros((rs.m, 0))
+        return FitState(loglik, np.zeros(0), np.zeros((0, 0)), eta, shift, ru, D, t, empty, empty)
     S1 = rs.at_risk_weighted(r, X)
-    E1 = rs.death_sum(r[ev][:, None] * prob.X_ev)
+    E1 = rs.death_sum_weighted(r_ev, prob.X_ev)
     with np.errstate(divide="ignore", invalid="ignore"):
-        A = (S1[g] - f[:, None] * E1[g]) / D[:, None]
-    u = prob.wx_ev_sum - mw @ A
+        R = S1 / S0[:, None]
+        Delta = np.where(E0[:, None] > 0, R - E1 / E0[:, None], 0.0)
+    W0 = _group_sum(prob, mw)
+    W1 = _group_sum(prob, mw * t)
+    u = prob.wx_ev_sum - (W0 @ R + W1 @ Delta)
     imat = np.zeros((p, p))
     if information:
-        h = mw / D
-        G = np.bincount(g, h, minlength=rs.m)
-        c = rs.range_sum(G)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            h = mw / D
+        c = rs.range_sum(_group_sum(prob, h))
         if prob.efron:
-            F = np.bincount(g, f * h, minlength=rs.m)
-            c[ev] -= F[rs.death_group]
+            c[ev] -= _group_sum(prob, f * h)[rs.death_group]
         rc = r * c
-        imat = (X * rc[:, None]).T @ X - (A * mw[:, None]).T @ A
+        W2 = _group_sum(prob, mw * t * t)
+        cross = _outer_sum(R, W1, Delta)
+        mean_part = _outer_sum(R, W0, R) + cross + cross.T + _outer_sum(Delta, W2, Delta)
+        weighted = np.multiply(X, rc[:, None], out=prob.work())
+        imat = weighted.T @ X - mean_part
         imat = (imat + imat.T) / 2.0
-    return FitState(loglik, u, imat, eta, shift, D, A)
+    return FitState(loglik, u, imat, eta, shift, ru, D, t, R, Delta)
+
+
+def term_means(prob: Problem, st: FitState) -> np.ndarray:
+    """The covariate mean ``A_e`` of every partial-likelihood term (terms x p)."""
+    g = prob.exp_group
+    return st.R[g] + st.t[:, None] * st.Delta[g]
 
 
 # ----------------------------------------------------------------------------------------
@@ -460,15 +576,17 @@ def newton_raphson(
 # ----------------------------------------------------------------------------------------
 # score residuals (R's coxscore2 / agscore2)
 # ----------------------------------------------------------------------------------------
-def _mean_of_means(prob: Problem, A: np.ndarray) -> np.ndarray:
+def _mean_of_means(prob: Problem, st: FitState) -> np.ndarray:
     """Average of the covariate means A_e over the terms of each group (m x p)."""
-    m = prob.rs.m
     g = prob.exp_group
-    n_terms = np.bincount(g, minlength=m)
-    out = np.empty((m, A.shape[1]))
-    for k in range(A.shape[1]):
-        out[:, k] = np.bincount(g, A[:, k], minlength=m)
-    return out / np.maximum(n_terms, 1)[:, None]
+    n_terms = np.bincount(g, minlength=prob.rs.m)
+    mean_t = _group_sum(prob, st.t) / np.maximum(n_terms, 1)
+    return st.R + mean_t[:, None] * st.Delta
+
+
+def _group_means_sum(prob: Problem, st: FitState, weight: np.ndarray) -> np.ndarray:
+    """``sum_e weight_e A_e`` over the terms of every group (m x p), from ``R`` and ``Delta``."""
+    return (_group_sum(prob, weight)[:, None] * st.R + _group_sum(prob, weight * st.t)[:, None] * st.Delta)
 
 
 def score_residuals(prob: Problem, beta: np.ndarray, state: FitState | None = None) -> np.ndarray:
@@ -477,42 +595,66 @@ def score_residuals(prob: Problem, beta: np.ndarray, state: FitState | None = No
     For an event of row i at a group with Efron terms e (hazard jumps h_e = mw_e / D_e,
     means A_e, fractions f_e):
     ``U_i = delta_i (x_i - mean_e A_e) - r_i sum_{groups at risk} sum_e h_e (x_i - A_e)
-    + delta_i r_i sum_e f_e h_e (x_i - A_e)``, with ``r_i = exp(eta_i)``.
+    + delta_i r_i sum_e f_e h_e (x_i - A_e)``, with ``r_i = exp(eta_i)``. The sums over
+    terms are per-group sums of ``R`` and ``Delta`` (see :func:`evaluate`).
     """
     st = state if state is not None else evaluate(prob, beta, information=False)
+    resid = np.empty(prob.X.shape, order="F")  # column by column: every pass is over contiguous memory
+    for k, col in enumerate(_score_residual_columns(prob, st)):
+        resid[:, k] = col
+    return resid
+
+
+def _score_residual_columns(prob: Problem, st: FitState):
+    """The columns of :func:`score_residuals`, one at a time (a generator of n-vectors)."""
     rs = prob.rs
     ev = rs.event_rows
     X = prob.X
-    p = X.shape[1]
-    g, f, mw = prob.exp_group, prob.exp_f, prob.exp_mw
-    with np.errstate(over="ignore"):
-        ru = np.exp(st.eta - st.shift)
-    h = mw / st.D
-    A = st.A
-    T1 = np.bincount(g, h, minlength=rs.m)
-    MH1 = np.empty((rs.m, p))
-    for k in range(p):
-        MH1[:, k] = np.bincount(g, A[:, k] * h, minlength=rs.m)
-    cum_t = rs.range_sum(T1)
-    cum_mh = rs.range_sum(MH1)
-    resid = -ru[:, None] * (X * cum_t[:, None] - cum_mh)
+    f, mw = prob.exp_f, prob.exp_mw
+    ru = st.ru
+    with np.errstate(divide="ignore", invalid="ignore"):
+        h = mw / st.D
+    cum_t = rs.range_sum(_group_sum(prob, h))
+    MH = _group_means_sum(prob, st, h)
     dg = rs.death_group
-    mh3 = _mean_of_means(prob, A)
-    resid[ev] += prob.X_ev - mh3[dg]
+    mean_of_means = _mean_of_means(prob, st)[dg]
+    ru_ev = ru[ev]
     if prob.efron:
-        F = np.bincount(g, f * h, minlength=rs.m)
-        MF = np.empty((rs.m, p))
-        for k in range(p):
-            MF[:, k] = np.bincount(g, f * A[:, k] * h, minlength=rs.m)
-        resid[ev] += ru[ev, None] * (prob.X_ev * F[dg][:, None] - MF[dg])
-    return resid
+        fh = f * h
+        F_ev = _group_sum(prob, fh)[dg]
+        MF_ev = _group_means_sum(prob, st, fh)[dg]
+    for k in range(X.shape[1]):
+        col = X[:, k] * cum_t
+        col -= rs.range_sum(np.ascontiguousarray(MH[:, k]))
+        col *= -ru
+        x_ev = prob.X_ev[:, k]
+        event_part = x_ev - mean_of_means[:, k]
+        if prob.efron:
+            event_part += ru_ev * (x_ev * F_ev - MF_ev[:, k])
+        col[ev] += event_part
+        yield col
+
+
+def cluster_score_sums(prob: Problem, state: FitState, cluster: np.ndarray, n_clusters: int) -> np.ndarray:
+    """Per cluster, the sum of the weighted score residuals ``w_i U_i`` (n_clusters x p).
+
+    The same sums as ``bincount(cluster, w * score_residuals(...)[:, k])``, built column by
+    column so that the n x p residual matrix is never held.
+    """
+    p = prob.X.shape[1]
+    out = np.empty((n_clusters, p))
+    for k, col in enumerate(_score_residual_columns(prob, state)):
+        if not prob.unit_weights:
+            col *= prob.w
+        out[:, k] = np.bincount(cluster, col, minlength=n_clusters)
+    return out
 
 
 def schoenfeld(prob: Problem, beta: np.ndarray) -> np.ndarray:
     """Schoenfeld residuals of the event rows (in the order of ``rs.event_rows``)."""
     st = evaluate(prob, beta, information=False)
     rs = prob.rs
-    return prob.X[rs.event_rows] - _mean_of_means(prob, st.A)[rs.death_group]
+    return prob.X[rs.event_rows] - _mean_of_means(prob, st)[rs.death_group]
 
 
 # ----------------------------------------------------------------------------------------
@@ -530,9 +672,8 @@ def zph_statistics(prob: Problem, beta: np.ndarray, gtime_group: np.ndarray) -> 
     X = prob.X
     p = X.shape[1]
     g, f, mw = prob.exp_group, prob.exp_f, prob.exp_mw
-    with np.errstate(over="ignore"):
-        r = prob.w * np.exp(st.eta - st.shift)
-    A = st.A
+    r = prob.w * st.ru
+    A = term_means(prob, st)
     gt_e = gtime_group[g]
     gt_d = gtime_group[rs.death_group]
     u = np.zeros(2 * p)

@@ -1,0 +1,405 @@
+"""``derive_outcomes`` by partitions of patients: in bounded memory, or on a Dask cluster.
+
+Every outcome is per patient (a course, its intervals, its sessions), so the derivation of
+a dataset is the derivations of disjoint groups of its patients put together. A partition
+is a contiguous block of the patients table with all their sessions, assessments and
+medications. The parts are combined so that the result equals ``derive_outcomes`` on the
+whole dataset, table by table, row by row and column by column:
+
+* per-patient tables (``courses``, ``relapse``, ``durability`` and any other table of
+  :class:`~analysis.outcomes.Outcomes` but those below) are concatenated in partition
+  order, which is the patients table's order;
+* ``attrition``: the counts of each step are summed over the partitions;
+* ``exclusions``: ordered by step, then by patient, as the whole-dataset table;
+* ``sessions``: back in the order of the dataset's sessions table;
+* exposure columns (``drug_*``, ``class_*``): a drug nobody in a partition takes has no
+  column there; it is added (False) at its place, so every part has the whole dataset's
+  columns in the same order.
+
+:func:`derive_outcomes_partitioned` runs the partitions one after the other in this
+process (peak memory: one partition's working arrays, not the whole dataset's);
+:func:`derive_outcomes_dask` runs them as tasks on Dask DataFrames partitioned by patient
+(``pip install ketamine-outcomes[distributed]``), for example on a cluster, and
+:func:`to_dask` makes such DataFrames from a loaded dataset.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Mapping, Sequence
+
+import numpy as np
+import pandas as pd
+
+from ..dataset import Dataset
+from ..instruments import InstrumentRegistry, default_registry
+from ..problems import ValidationReport
+from ..schema import TABLES
+from .derive import Outcomes, derive_outcomes
+from .exposure import exposure_column
+
+__all__ = ["partition_dataset", "derive_outcomes_partitioned", "to_dask", "derive_outcomes_dask",
+           "combine_outcomes"]
+
+#: patients per partition when neither ``n_partitions`` nor ``partition_size`` is given
+DEFAULT_PARTITION_SIZE = 100_000
+_ROW = "_row"  # the column carrying a session's row in the whole dataset (dropped at the end)
+
+
+# ----------------------------------------------------------------------------------------
+# splitting
+# ----------------------------------------------------------------------------------------
+def _partition_bounds(n_patients: int, n_partitions: int | None, partition_size: int | None) -> np.ndarray:
+    """Start of each block of patients (and the end), blocks as equal as possible."""
+    if n_partitions is not None and partition_size is not None:
+        raise ValueError("give n_partitions or partition_size, not both")
+    if n_partitions is None:
+        size = DEFAULT_PARTITION_SIZE if partition_size is None else partition_size
+        if not isinstance(size, (int, np.integer)) or isinstance(size, bool) or size < 1:
+            raise ValueError(f"partition_size must be a positive whole number of patients, got {size!r}")
+        n_partitions = max(1, -(-n_patients // int(size)))
+    if not isinstance(n_partitions, (int, np.integer)) or isinstance(n_partitions, bool) or n_partitions < 1:
+        raise ValueError(f"n_partitions must be a positive whole number, got {n_partitions!r}")
+    n_partitions = int(min(n_partitions, max(n_patients, 1)))
+    return np.linspace(0, n_patients, n_partitions + 1).round().astype(np.int64)
+
+
+def _block_of_rows(patient_ids: pd.Series, index: pd.Index, block_of_patient: np.ndarray, table: str) -> np.ndarray:
+    code = index.get_indexer(patient_ids)
+    if (code < 0).any():
+        first = patient_ids.iloc[int(np.flatnonzero(code < 0)[0])]
+        raise ValueError(f"{table}: patient_id {first!r} is not in the patients table; partitions need every row's "
+                         "patient (load the dataset with analysis.load_dataset, which checks this)")
+    return block_of_patient[code]
+
+
+def _split_tables(dataset: Dataset, bounds: np.ndarray):
+    """The four tables of every block, one block at a time (a generator: only the block
+    being derived is copied); each keeps its rows' order and its original index (the row
+    in the whole table)."""
+    patients = dataset.patients
+    index = pd.Index(patients["patient_id"])
+    n_blocks = len(bounds) - 1
+    block_of_patient = np.repeat(np.arange(n_blocks), np.diff(bounds))
+    rows = {}
+    for name in ("sessions", "assessments", "medications"):
+        table = getattr(dataset, name)
+        block = _block_of_rows(table["patient_id"], index, block_of_patient, name)
+        order = np.argsort(block, kind="stable")  # rows of a block together, in table order
+        rows[name] = (order, np.searchsorted(block[order], np.arange(n_blocks + 1)))
+    for b in range(n_blocks):
+        tables = {"patients": patients.iloc[bounds[b]:bounds[b + 1]]}
+        for name, (order, starts) in rows.items():
+            tables[name] = getattr(dataset, name).iloc[order[starts[b]:starts[b + 1]]]
+        yield tables
+
+
+def partition_dataset(dataset: Dataset, *, n_partitions: int | None = None,
+                      partition_size: int | None = None) -> list[Dataset]:
+    """Split a dataset into datasets of contiguous blocks of its patients.
+
+    Parameters
+    ----------
+    dataset : Dataset
+    n_partitions : int, optional
+        How many blocks (as equal as possible; at most one per patient).
+    partition_size : int, optional
+        Patients per block instead (default 100,000 when neither is given).
+
+    Returns
+    -------
+    list of Dataset
+        Each with its patients' rows of every table, in the table's order; the tables keep
+        the whole dataset's row labels as their index.
+
+    Examples
+    --------
+    >>> import analysis
+    >>> from analysis.outcomes.partitioned import partition_dataset
+    >>> ds = analysis.load_dataset("data/sample")
+    >>> [len(part.patients) for part in partition_dataset(ds, n_partitions=3)]
+    [167, 166, 167]
+    """
+    if not isinstance(dataset, Dataset):
+        raise TypeError(f"partition_dataset needs an analysis.Dataset, got {type(dataset).__name__}")
+    bounds = _partition_bounds(len(dataset.patients), n_partitions, partition_size)
+    return [Dataset(**tables, report=dataset.report, source=dataset.source,
+                    instrument_registry=dataset.instrument_registry)
+            for tables in _split_tables(dataset, bounds)]
+
+
+# ----------------------------------------------------------------------------------------
+# one partition, and putting the parts together
+# ----------------------------------------------------------------------------------------
+def _exposure_columns(medications: pd.DataFrame) -> list[str]:
+    """The exposure columns ``derive_outcomes`` makes for these medications, in its order."""
+    meds = medications.dropna(subset=["drug"]) if len(medications) else medications
+    if len(meds) == 0:
+        return ["benzo_dze_mg"]
+    drugs = sorted({exposure_column("drug", x) for x in meds["drug"]})
+    classes = sorted({exposure_column("class", x) for x in meds["drug_class"].dropna()})
+    return drugs + classes + ["benzo_dze_mg"]
+
+
+def _derive_part(tables: Mapping[str, pd.DataFrame], registry: InstrumentRegistry, report: ValidationReport,
+                 instrument: str, definitions: dict) -> Outcomes:
+    """``derive_outcomes`` on one partition; its sessions table carries the whole-table row."""
+    rows = tables["sessions"].index.to_numpy()
+    part = Dataset(**{n: t.reset_index(drop=True) for n, t in tables.items()}, report=report,
+                   instrument_registry=registry)
+    out = derive_outcomes(part, instrument, **definitions)
+    sessions = out.sessions.copy()
+    sessions[_ROW] = rows
+    return dataclasses.replace(out, sessions=sessions)
+
+
+def _with_columns(frame: pd.DataFrame, exposure: Sequence[str]) -> pd.DataFrame:
+    """Add the exposure columns a partition lacks (False), each before the next one it has."""
+    if "benzo_dze_mg" not in frame.columns:
+        return frame
+    missing = [c for c in exposure if c not in frame.columns]
+    if not missing:
+        return frame
+    frame = frame.copy()
+    for col in reversed(missing):  # later columns first, so each finds its successor in place
+        after = exposure[exposure.index(col) + 1:]
+        successor = next(c for c in after if c in frame.columns)
+        frame.insert(frame.columns.get_loc(successor), col, np.zeros(len(frame), dtype=bool))
+    return frame
+
+
+def _concat(frames: list[pd.DataFrame]) -> pd.DataFrame:
+    """Concatenate with a fresh index; empty parts only shape the result when all are empty
+    (their column dtypes would otherwise change the others')."""
+    full = [f for f in frames if len(f)]
+    if not full:
+        return frames[0].reset_index(drop=True)
+    if len(full) == 1:
+        return full[0].reset_index(drop=True)
+    return pd.concat(_same_dtypes(full), ignore_index=True)
+
+
+def _same_dtypes(frames: list[pd.DataFrame]) -> list[pd.DataFrame]:
+    """Give a column that is missing throughout a part the dtype the other parts infer for
+    it (a part whose values are all missing gets ``object`` where the whole table, having
+    some values, gets text): the dtype the whole-dataset derivation infers."""
+    out = list(frames)
+    for col in frames[0].columns:
+        dtypes = [f[col].dtype for f in frames]
+        if all(d == dtypes[0] for d in dtypes):
+            continue
+        informed = {f[col].dtype for f in frames if f[col].notna().any()}
+        if len(informed) != 1:
+            continue  # parts with values disagree: leave it to concat, as the whole table would
+        target = informed.pop()
+        for i, f in enumerate(out):
+            if f[col].dtype != target and not f[col].notna().any():
+                out[i] = f.astype({col: target})
+    return out
+
+
+def _combine_attrition(frames: list[pd.DataFrame]) -> pd.DataFrame:
+    first = frames[0]
+    for f in frames[1:]:
+        if list(f["step"]) != list(first["step"]) or list(f["reason"]) != list(first["reason"]):
+            raise ValueError("the partitions' attrition tables have different steps: they were not derived with "
+                             "the same instrument and definitions")
+    out = first.copy()
+    for col in ("n_in", "n_excluded", "n_remaining"):
+        out[col] = np.sum([f[col].to_numpy() for f in frames], axis=0).astype(first[col].dtype)
+    return out
+
+
+def _combine_exclusions(frames: list[pd.DataFrame], steps: Sequence[str]) -> pd.DataFrame:
+    table = _concat(frames)
+    rank = pd.Index(list(dict.fromkeys(steps))).get_indexer(table["step"])
+    if (rank < 0).any():
+        raise ValueError(f"exclusions: step {table['step'].iloc[int(np.flatnonzero(rank < 0)[0])]!r} is not a step "
+                         "of the attrition table")
+    return table.iloc[np.argsort(rank, kind="stable")].reset_index(drop=True)
+
+
+def combine_outcomes(parts: Sequence[Outcomes], exposure: Sequence[str]) -> Outcomes:
+    """Put the outcomes of partitions of patients (in the patients table's order) together.
+
+    ``exposure`` lists the exposure columns of the whole dataset in ``derive_outcomes``'
+    order. The parts' ``sessions`` tables carry the whole-table row of every session (as
+    made by the partitioned derivations); the result's sessions are in that order.
+    """
+    if not parts:
+        raise ValueError("combine_outcomes needs at least one partition")
+    first = parts[0]
+    tables = {}
+    for f in dataclasses.fields(Outcomes):
+        value = getattr(first, f.name)
+        if not isinstance(value, pd.DataFrame):
+            continue
+        frames = [_with_columns(getattr(p, f.name), exposure) for p in parts]
+        if f.name == "attrition":
+            tables[f.name] = _combine_attrition(frames)
+        elif f.name == "exclusions":
+            tables[f.name] = _combine_exclusions(frames, list(first.attrition["step"]))
+        elif f.name == "sessions":
+            table = _concat(frames)
+            table = table.iloc[np.argsort(table[_ROW].to_numpy(), kind="stable")]
+            tables[f.name] = table.drop(columns=[_ROW]).reset_index(drop=True)
+        else:
+            tables[f.name] = _concat(frames)
+    return dataclasses.replace(first, **tables)
+
+
+# ----------------------------------------------------------------------------------------
+# in this process
+# ----------------------------------------------------------------------------------------
+def derive_outcomes_partitioned(dataset: Dataset, instrument: str = "PHQ-9", *, n_partitions: int | None = None,
+                                partition_size: int | None = None, **definitions) -> Outcomes:
+    """:func:`~analysis.outcomes.derive_outcomes` one block of patients at a time.
+
+    The result equals ``derive_outcomes(dataset, instrument, **definitions)`` (every table,
+    row order, columns and dtypes); the working arrays of the derivation are those of one
+    block, so the peak memory on a large registry is the dataset plus one block's
+    derivation and the (smaller) result tables.
+
+    Parameters
+    ----------
+    dataset : Dataset
+    instrument : str, default "PHQ-9"
+    n_partitions, partition_size : int, optional
+        As :func:`partition_dataset` (default blocks of 100,000 patients).
+    **definitions
+        As :func:`~analysis.outcomes.derive_outcomes`.
+
+    Examples
+    --------
+    >>> import analysis
+    >>> from analysis.outcomes.partitioned import derive_outcomes_partitioned
+    >>> ds = analysis.load_dataset("data/sample")
+    >>> parts = derive_outcomes_partitioned(ds, "PHQ-9", n_partitions=4)
+    >>> whole = analysis.derive_outcomes(ds, "PHQ-9")
+    >>> parts.courses.equals(whole.courses), parts.durability.equals(whole.durability)
+    (True, True)
+    """
+    if not isinstance(dataset, Dataset):
+        raise TypeError(f"derive_outcomes_partitioned needs an analysis.Dataset, got {type(dataset).__name__}")
+    bounds = _partition_bounds(len(dataset.patients), n_partitions, partition_size)
+    if len(bounds) == 2:  # one block: nothing to put together
+        return derive_outcomes(dataset, instrument, **definitions)
+    parts = [_derive_part(tables, dataset.instrument_registry, dataset.report, instrument, definitions)
+             for tables in _split_tables(dataset, bounds)]
+    return combine_outcomes(parts, _exposure_columns(dataset.medications))
+
+
+# ----------------------------------------------------------------------------------------
+# on Dask
+# ----------------------------------------------------------------------------------------
+def _dask_dataframe():
+    try:
+        import dask
+        import dask.dataframe as dd
+    except ImportError as exc:  # an extra, not a core dependency
+        raise ImportError("the Dask derivation needs dask[dataframe]: pip install 'ketamine-outcomes[distributed]'") from exc
+    return dask, dd
+
+
+def to_dask(dataset: Dataset, *, n_partitions: int | None = None, partition_size: int | None = None) -> dict:
+    """The dataset's four tables as Dask DataFrames partitioned by patient.
+
+    Partition ``i`` of every table holds the rows of the same block of patients (contiguous
+    in the patients table); the index is the row in the whole table. This is the layout
+    :func:`derive_outcomes_dask` expects (a registry written per block of patients, one
+    Parquet file per table and block, read with ``dask.dataframe.read_parquet``, has it
+    too).
+
+    Examples
+    --------
+    >>> import analysis
+    >>> from analysis.outcomes.partitioned import to_dask
+    >>> tables = to_dask(analysis.load_dataset("data/sample"), n_partitions=4)
+    >>> tables["sessions"].npartitions
+    4
+    """
+    _, dd = _dask_dataframe()
+    bounds = _partition_bounds(len(dataset.patients), n_partitions, partition_size)
+    parts = list(_split_tables(dataset, bounds))
+    return {name: dd.from_map(_identity, [p[name] for p in parts], meta=getattr(dataset, name).iloc[:0],
+                              enforce_metadata=False)
+            for name in TABLES}
+
+
+def _identity(frame: pd.DataFrame) -> pd.DataFrame:
+    return frame
+
+
+def _check_partition(i: int, tables: Mapping[str, pd.DataFrame]) -> None:
+    known = pd.Index(tables["patients"]["patient_id"])
+    for name in ("sessions", "assessments", "medications"):
+        ids = tables[name]["patient_id"]
+        outside = known.get_indexer(ids) < 0
+        if outside.any():
+            first = ids.iloc[int(np.flatnonzero(outside)[0])]
+            raise ValueError(f"{name}: partition {i} has {int(outside.sum())} row(s) of patients not in partition {i} "
+                             f"of patients (first: patient_id {first!r}); partition every table by the same blocks "
+                             "of patients (analysis.outcomes.partitioned.to_dask)")
+
+
+def _derive_dask_part(i: int, patients, sessions, assessments, medications, registry, instrument, definitions):
+    tables = {"patients": patients, "sessions": sessions, "assessments": assessments, "medications": medications}
+    _check_partition(i, tables)
+    report = ValidationReport(f"partition {i}")
+    return _derive_part(tables, registry, report, instrument, definitions)
+
+
+def _medication_drugs(frame: pd.DataFrame) -> pd.DataFrame:
+    return frame[["drug", "drug_class"]].drop_duplicates()
+
+
+def derive_outcomes_dask(tables: Mapping, instrument: str = "PHQ-9", *,
+                         instrument_registry: InstrumentRegistry | None = None, **definitions) -> Outcomes:
+    """:func:`~analysis.outcomes.derive_outcomes` on Dask DataFrames partitioned by patient.
+
+    Each partition is one task (on the current Dask scheduler: a ``distributed.Client``
+    when one is active, else Dask's local threads); the parts are put together in the
+    client as :func:`derive_outcomes_partitioned` does, so the result equals the
+    single-machine derivation of the same dataset.
+
+    Parameters
+    ----------
+    tables : mapping of str to dask.dataframe.DataFrame
+        ``patients``, ``sessions``, ``assessments`` and ``medications`` of a validated
+        dataset (:func:`to_dask`), with the same number of partitions, partition ``i`` of
+        every table holding the rows of the patients in partition ``i`` of ``patients``;
+        the index of ``sessions`` is the session's row in the whole table. A row whose
+        patient is in another partition is an error naming the table and the partition.
+    instrument : str, default "PHQ-9"
+    instrument_registry : InstrumentRegistry, optional
+        The dataset's instruments (``Dataset.instrument_registry``); default the
+        process-wide registry.
+    **definitions
+        As :func:`~analysis.outcomes.derive_outcomes`.
+
+    Examples
+    --------
+    >>> import analysis
+    >>> from analysis.outcomes.partitioned import derive_outcomes_dask, to_dask
+    >>> ds = analysis.load_dataset("data/sample")
+    >>> out = derive_outcomes_dask(to_dask(ds, n_partitions=4), "PHQ-9", instrument_registry=ds.instrument_registry)
+    >>> out.courses.equals(analysis.derive_outcomes(ds, "PHQ-9").courses)
+    True
+    """
+    dask, _ = _dask_dataframe()
+    missing = [n for n in TABLES if n not in tables]
+    if missing:
+        raise ValueError(f"derive_outcomes_dask: missing table(s) {missing}; give patients, sessions, assessments "
+                         "and medications")
+    counts = {n: tables[n].npartitions for n in TABLES}
+    if len(set(counts.values())) != 1:
+        raise ValueError(f"derive_outcomes_dask: the tables have different numbers of partitions {counts}; partition "
+                         "every table by the same blocks of patients")
+    registry = (instrument_registry if instrument_registry is not None else default_registry()).copy()
+    pieces = {n: tables[n].to_delayed() for n in TABLES}
+    derive = dask.delayed(_derive_dask_part, pure=True)
+    tasks = [derive(i, *(pieces[n][i] for n in TABLES), registry, instrument, dict(definitions))
+             for i in range(counts["patients"])]
+    drugs = [dask.delayed(_medication_drugs, pure=True)(piece) for piece in pieces["medications"]]
+    parts, drug_tables = dask.compute(tasks, drugs)
+    return combine_outcomes(list(parts), _exposure_columns(pd.concat(drug_tables, ignore_index=True)))
