@@ -86,6 +86,10 @@ def _build_parser() -> argparse.ArgumentParser:
                    help="render this notebook instead of the bundled cohort report (it gets the same parameters)")
     p.set_defaults(func=_cmd_batch)
 
+    from .io.cli import add_import_parser  # import redcap|mapped|sdtm|omop (docs/import.md)
+
+    add_import_parser(sub)
+
     p = sub.add_parser("figures", help="render the paper figures (byte-identical across runs) with a manifest")
     p.add_argument("--data", type=Path, default=None, help="dataset folder (default: the bundled sample)")
     p.add_argument("--out", type=Path, default=Path("reports/figures"), help="output folder (default reports/figures)")

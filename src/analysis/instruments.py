@@ -35,6 +35,8 @@ __all__ = [
     "instrument_names",
     "load_instrument_file",
     "normalise_instrument_name",
+    "AMBIGUOUS_ALIASES",
+    "ambiguous_alias_note",
 ]
 
 
@@ -309,6 +311,32 @@ _BUILT_IN = (
 
 
 _DEFAULT = InstrumentRegistry(_BUILT_IN)
+
+#: aliases (normalised) that name more than one version of a scale -> (the built-in they are read
+#: as, why): still accepted, but every use is a warning (validation, analysis.io), never silent
+AMBIGUOUS_ALIASES: dict[str, tuple[str, str]] = {
+    "qids": ("QIDS-SR16", "QIDS names both the self-report QIDS-SR16 and the clinician-rated QIDS-C16; read as QIDS-SR16"),
+    "hamd": ("HAM-D17", "HAM-D names the 17-, 21- and 24-item versions; read as HAM-D17"),
+    "bdi": ("BDI-II", "BDI names both BDI-II and the older BDI-IA; read as BDI-II"),
+}
+
+
+def ambiguous_alias_note(name: str, resolved: str | None = None) -> str | None:
+    """Why ``name`` is an ambiguous alias (see :data:`AMBIGUOUS_ALIASES`), or None.
+
+    ``resolved`` is the instrument the name was found as; a dataset that defines the name as
+    its own instrument (``instruments.toml``) gets no note.
+
+    Examples
+    --------
+    >>> from analysis.instruments import ambiguous_alias_note
+    >>> ambiguous_alias_note("QIDS")[:40], ambiguous_alias_note("QIDS-SR16"), ambiguous_alias_note("QIDS", "QIDS-C16")
+    ('QIDS names both the self-report QIDS-SR1', None, None)
+    """
+    found = AMBIGUOUS_ALIASES.get(normalise_instrument_name(name))
+    if found is None or (resolved is not None and resolved != found[0]):
+        return None
+    return found[1]
 
 
 def default_registry() -> InstrumentRegistry:

@@ -43,7 +43,8 @@ NULL_TOKENS = ("", "NA", "N/A", "NaN", "nan", "null", "NULL", "None")
 #: file endings recognised for a table, CSV first
 TABLE_SUFFIXES = (".csv", ".csv.gz", ".parquet", ".pq")
 #: files that may sit beside the tables without being read as one
-_COMPANION_FILES = {"readme.md", "readme.txt", "readme", "ground_truth.json", "instruments.toml", "license", "license.txt"}
+_COMPANION_FILES = {"readme.md", "readme.txt", "readme", "ground_truth.json", "instruments.toml", "license", "license.txt",
+                    "import_log.json", "import_log.md"}  # the log an import writes beside the tables
 
 
 @dataclass

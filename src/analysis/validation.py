@@ -37,7 +37,7 @@ from pandera.errors import SchemaErrors
 
 from . import anonymisation
 from .drugs import DIAZEPAM_EQUIVALENT_PER_MG, drug_class_of
-from .instruments import InstrumentRegistry, default_registry
+from .instruments import InstrumentRegistry, ambiguous_alias_note, default_registry
 from .problems import WARNING, ValidationReport
 from .reading import RawTable
 from .schema import ROUTE_ALIASES, SEX_ALIASES, TABLES, ColumnSpec, TableSpec
@@ -241,6 +241,7 @@ def _convert_table(spec: TableSpec, raw: RawTable, report: ValidationReport, reg
         return None
     frame = pd.DataFrame({col: _normalise_column(name, col, frame[col], report) for col in frame.columns},
                          index=frame.index)
+    _add_import_hints(name, frame, report)
     refused = anonymisation.check_column_names(name, list(frame.columns), report)
     frame = frame.drop(columns=refused)
     missing = [c for c in spec.required_columns if c not in frame.columns]
@@ -273,6 +274,14 @@ def _convert_table(spec: TableSpec, raw: RawTable, report: ValidationReport, reg
     if name == "patients" and "age" in typed:
         anonymisation.check_top_coded_age(name, typed["age"], report)
     return typed
+
+
+def _add_import_hints(table: str, frame: pd.DataFrame, report: ValidationReport) -> None:
+    """Near misses (an export's key, wide totals, dates in ``day``): the mapping line or import command that fixes them."""
+    from .io.hints import near_miss_hints  # lazily: analysis.io builds on this module
+
+    for column, hint in near_miss_hints(table, frame):
+        report.add_table_problem(table, f"hint: {hint}", column=column, line=1, severity=WARNING, code="import_hint")
 
 
 def _convert_column(table: str, spec: ColumnSpec, values: pd.Series, report: ValidationReport,
@@ -383,6 +392,12 @@ def _to_instrument(table: str, raw: pd.Series, text: pd.Series, report: Validati
         "(analysis.register_instrument or an instruments.toml beside the data)",
         code="unknown_instrument",
     )
+    for name in text.dropna().unique():  # aliases naming more than one version of a scale: warned, never silent
+        note = ambiguous_alias_note(str(name), mapping.get(name))
+        if note is not None and mapping.get(name) is not None:
+            pos = np.flatnonzero((text == name).to_numpy(dtype=bool, na_value=False))
+            report.add_rows(table, "instrument", pos, raw.iloc[pos], f"ambiguous instrument name: {note}; write the "
+                            "version's own name to silence this", severity=WARNING, code="ambiguous_instrument")
     return canonical.astype("string")
 
 

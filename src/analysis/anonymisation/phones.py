@@ -65,8 +65,14 @@ def find_phones(text: str) -> list[str]:
     # the matcher is slow (about 1 ms a region and candidate): run it only on the stretches of
     # digits and phone punctuation that hold enough digits to be a phone number
     for segment in _SEGMENT.finditer(text):
-        if _CANDIDATE.search(segment.group(0)):
-            found.extend(_match(segment.group(0)))
+        stretch = segment.group(0)
+        # _plausible needs 9 digits without a leading "+" (7 with one): a stretch that cannot
+        # hold that many is no phone number, and the matcher is not run on it (ids such as
+        # P0000001 of a registry of a million patients would otherwise each cost milliseconds)
+        if sum(ch.isdigit() for ch in stretch) < (7 if "+" in stretch else 9):
+            continue
+        if _CANDIDATE.search(stretch):
+            found.extend(_match(stretch))
     return found
 
 
