@@ -11,14 +11,6 @@
 #     name: python3
 # ---
 
-# %% [markdown]
-# # Cohort report
-#
-# Outcomes of ketamine therapy in one cohort: who responded, who partly responded, how long the
-# response lasted after induction. Render it with `ketamine-outcomes report` (or plain papermill);
-# every number below is computed by `analysis.report.CohortReport`, and every count from 1 to
-# `min_cell_count - 1` is suppressed.
-
 # %% tags=["parameters"]
 data = ""
 name = "sample"
@@ -34,16 +26,25 @@ min_cell_count = 11
 conf_level = 0.95
 seed = 2026
 output_dir = ""
+html_path = ""
 
 # %%
+# The cohort report: every number, table and figure below comes from analysis.report.CohortReport,
+# which suppresses small counts once for the whole report (docs/reports.md). Code is hidden in the HTML.
 from analysis.report import CohortReport, ReportParameters
 
 params = ReportParameters.from_namespace(globals())
 report = CohortReport(params)
 report.header()
 
-# %% [markdown]
-# The data as loaded and validated, and the patients each derivation step kept.
+# %%
+report.summary()
+
+# %%
+report.contents()
+
+# %%
+report.methods()
 
 # %%
 report.data_summary()
@@ -54,9 +55,6 @@ report.attrition()
 # %%
 report.table_one()
 
-# %% [markdown]
-# Scores over time and the distribution of improvement at the end of induction.
-
 # %%
 report.trajectories()
 
@@ -66,38 +64,28 @@ report.waterfall()
 # %%
 report.response()
 
-# %% [markdown]
-# Who responds: baseline covariates and response (logistic), and the ordered category
-# (proportional odds). Associations in observational data, not effects.
-
 # %%
 responders = report.responder_models()
 responders
-
-# %% [markdown]
-# How long the response lasted after induction, among responders.
 
 # %%
 report.relapse()
 
 # %%
+report.course()
+
+# %%
 relapse_models = report.relapse_models()
 relapse_models
-
-# %% [markdown]
-# How long each infusion from the end of induction on held, and whether adjuncts changed it.
 
 # %%
 report.durability()
 
-# %% [markdown]
-# Adjunct drugs: crude, adjusted and within-patient comparisons, and how well the groups balance.
-
 # %%
 report.adjuncts()
 
-# %% [markdown]
-# The same figures under other definitions, and on a second instrument where one was recorded.
+# %%
+report.mmrm()
 
 # %%
 report.sensitivity()
@@ -105,8 +93,14 @@ report.sensitivity()
 # %%
 report.limitations(responder_models=responders.result, relapse_models=relapse_models.result)
 
-# %% [markdown]
-# Headline figures, as listed in a batch index.
-
 # %%
-report.save_summary()
+# key_figures.json for the batch index (the semicolon keeps the dict out of the report)
+report.save_summary();
+
+# %% tags=["export"]
+# Plain papermill writes the HTML report here: `-p html_path report.html --inject-paths`
+# (`ketamine-outcomes report` leaves html_path empty and writes report.html itself).
+if html_path:
+    from analysis.report.render import export_html
+
+    export_html(html_path, globals())

@@ -84,11 +84,15 @@ def _build_parser() -> argparse.ArgumentParser:
     p.add_argument("--timeout", type=float, default=900, help="seconds one report may take (default 900)")
     p.add_argument("--notebook", type=Path, default=None,
                    help="render this notebook instead of the bundled cohort report (it gets the same parameters)")
-    p.set_defaults(func=_cmd_batch)
-
-    from .io.cli import add_import_parser  # import redcap|mapped|sdtm|omop (docs/import.md)
-
-    add_import_parser(sub)
+    p.add_argument("--scheduler", default=None, metavar="ADDRESS",
+                   help="render on this Dask scheduler (tcp://HOST:PORT) instead of local workers; needs the "
+                        "'distributed' extra")
+    where = p.add_mutually_exclusive_group()
+    where.add_argument("--shared-output", dest="output", action="store_const", const="shared",
+                       help="with --scheduler: the workers write into --out (a filesystem shared with them)")
+    where.add_argument("--ship-output", dest="output", action="store_const", const="ship",
+                       help="with --scheduler: the workers send each report back to this process")
+    p.set_defaults(func=_cmd_batch, output="auto")
 
     p = sub.add_parser("figures", help="render the paper figures (byte-identical across runs) with a manifest")
     p.add_argument("--data", type=Path, default=None, help="dataset folder (default: the bundled sample)")
@@ -96,6 +100,10 @@ def _build_parser() -> argparse.ArgumentParser:
     p.add_argument("-p", "--parameter", nargs=2, action="append", default=[], metavar=("NAME", "VALUE"),
                    help="a figure parameter (repeatable)")
     p.set_defaults(func=_cmd_figures)
+
+    from .io.cli import add_import_parser  # import redcap|mapped|sdtm|omop (docs/import.md)
+
+    add_import_parser(sub)
     return parser
 
 
@@ -205,20 +213,19 @@ def _cmd_report(args: argparse.Namespace) -> int:
     import signal
 
     from .report import ParameterError
-    from .report.render import ATTEMPT_FOLDER, RenderInterrupted, render_report, stop_on_signals
+    from .report.render import ATTEMPT_FOLDER, RenderInterrupted, render_report, stop_on_signals, terminal_progress
 
     try:
         params = _report_parameters(args)
     except ParameterError as exc:
         print(f"ketamine-outcomes report: {exc}", file=sys.stderr)
         return EXIT_USAGE
-    dataset = _load_or_report(params.data_path())
-    if dataset is None:
+    if _load_or_report(params.data_path()) is None:  # checked here, not kept: the kernel loads its own
         return EXIT_PROBLEMS
     out = args.out or Path("reports") / params.name
     try:
         with stop_on_signals() as stop:
-            result = render_report(params, out, timeout=args.timeout)
+            result = render_report(params, out, timeout=args.timeout, progress=terminal_progress(name=params.name))
     except RenderInterrupted as exc:
         print(f"report {params.name}: {exc}; {out} is as it was", file=sys.stderr)
         return 128 + exc.signum
@@ -247,7 +254,11 @@ def _cmd_batch(args: argparse.Namespace) -> int:
     import signal
 
     from .report.batch import BatchInterrupted, SpecError, run_batch
+    from .report.distributed import DistributedUnavailable, SchedulerUnreachable
 
+    if args.output != "auto" and args.scheduler is None:
+        print("ketamine-outcomes batch: --shared-output and --ship-output need --scheduler", file=sys.stderr)
+        return EXIT_USAGE
     if args.workers is not None and args.workers < 1:
         print("ketamine-outcomes batch: --workers must be at least 1", file=sys.stderr)
         return EXIT_USAGE
@@ -257,8 +268,8 @@ def _cmd_batch(args: argparse.Namespace) -> int:
     interrupted = None
     try:
         results = run_batch(args.spec, args.out, workers=args.workers, force=args.force, timeout=args.timeout,
-                            notebook=args.notebook)
-    except SpecError as exc:
+                            notebook=args.notebook, scheduler=args.scheduler, output=args.output)
+    except (SpecError, DistributedUnavailable, SchedulerUnreachable) as exc:
         print(f"ketamine-outcomes batch: {exc}", file=sys.stderr)
         return EXIT_USAGE
     except BatchInterrupted as exc:

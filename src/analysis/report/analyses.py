@@ -26,7 +26,8 @@ Examples
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+import warnings
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
@@ -37,7 +38,7 @@ from ..outcomes import Outcomes, derive_outcomes
 from ..survival import kaplan_meier
 
 __all__ = [
-    "DEPRESSION_DOMAIN", "Effect", "DataSummary", "ResponderModels", "RelapseModels", "DurabilityModels",
+    "DEPRESSION_DOMAIN", "Effect", "FitGuard", "DataSummary", "ResponderModels", "RelapseModels", "DurabilityModels",
     "data_summary", "score_weeks", "second_instrument", "responder_covariates", "model_covariates",
     "fit_responder_models", "fit_relapse_models", "fit_durability_models", "sensitivity_counts",
 ]
@@ -59,6 +60,42 @@ class Effect:
     lower: float
     upper: float
     p_value: float = float("nan")
+
+
+class FitGuard:
+    """Run model fits so that a cohort too small or too degenerate for a model gives a
+    sentence instead of a failed report: a numerical failure of the fit (singular matrix,
+    no convergence, a model that cannot be built from these rows) is kept in ``error`` as
+    its type and message, and warnings in ``warnings`` (the report states both). Any other
+    exception propagates.
+    """
+
+    #: what a fit raises when the data cannot support the model
+    FIT_ERRORS = (ValueError, ArithmeticError, np.linalg.LinAlgError, RuntimeError)
+
+    def __init__(self):
+        self.error: str | None = None
+        self.warnings: list[str] = []
+
+    def __enter__(self):
+        self._catch = warnings.catch_warnings(record=True)
+        self._caught = self._catch.__enter__()
+        warnings.simplefilter("always")
+        return self
+
+    def __exit__(self, kind, exc, tb):
+        self._catch.__exit__(None, None, None)
+        seen = []
+        for w in self._caught:
+            if issubclass(w.category, DeprecationWarning):
+                warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)   # never hidden
+            elif str(w.message) not in seen:
+                seen.append(str(w.message))
+        self.warnings = seen
+        if exc is not None and isinstance(exc, self.FIT_ERRORS):
+            self.error = f"{type(exc).__name__}: {exc}"
+            return True
+        return False
 
 
 # --- data ----------------------------------------------------------------------------------
@@ -159,6 +196,10 @@ class ResponderModels:
     brant_p: float | None = None
     n_obs: int = 0
     n_dropped: int = 0
+    #: why the models could not be fitted (None when they were, or were not tried)
+    error: str | None = None
+    #: warnings the fits gave (the report notes them)
+    warnings: list[str] = field(default_factory=list)
 
     @property
     def fitted(self) -> bool:
@@ -174,9 +215,13 @@ def fit_responder_models(with_endpoint: pd.DataFrame, *, conf_level: float) -> R
     if not covariates or len(data) < 10 * (len(covariates) + 1):
         return ResponderModels(covariates, len(data))
     rhs = " + ".join(covariates)
-    fit = logistic(f"responder ~ {rhs}", data, dropna=True, conf_level=conf_level)
-    po = ordinal(f"category ~ {rhs}", data, dropna=True, conf_level=conf_level)
-    return _read_responder_models(covariates, len(data), fit, po)
+    with FitGuard() as guard:
+        fit = logistic(f"responder ~ {rhs}", data, dropna=True, conf_level=conf_level)
+        po = ordinal(f"category ~ {rhs}", data, dropna=True, conf_level=conf_level)
+        models = _read_responder_models(covariates, len(data), fit, po)
+    if guard.error:
+        return ResponderModels(covariates, len(data), error=guard.error)
+    return replace(models, warnings=guard.warnings)
 
 
 def _read_responder_models(covariates: list[str], n_patients: int, fit, po) -> ResponderModels:
@@ -226,6 +271,9 @@ class RelapseModels:
     aft_ci_lower: float = float("nan")
     aft_ci_upper: float = float("nan")
     aft_shape: float = float("nan")
+    #: why the models could not be fitted (None when they were, or were not tried)
+    error: str | None = None
+    warnings: list[str] = field(default_factory=list)
 
 
 def fit_relapse_models(relapse: pd.DataFrame, *, conf_level: float, min_patients: int) -> RelapseModels:
@@ -237,11 +285,15 @@ def fit_relapse_models(relapse: pd.DataFrame, *, conf_level: float, min_patients
     if len(relapse) < min_patients or events < 10:
         return RelapseModels(covariates, len(relapse), events)
     fit = None
-    if covariates:
-        fit = cox(" + ".join(covariates), relapse, duration="time", event="event", ties="efron", dropna=True,
-                  conf_level=conf_level)
-    weib = aft("1", relapse, lower="lower", upper="upper", dist="weibull", conf_level=conf_level)
-    return _read_relapse_models(covariates, len(relapse), events, fit, weib)
+    with FitGuard() as guard:
+        if covariates:
+            fit = cox(" + ".join(covariates), relapse, duration="time", event="event", ties="efron", dropna=True,
+                      conf_level=conf_level)
+        weib = aft("1", relapse, lower="lower", upper="upper", dist="weibull", conf_level=conf_level)
+        models = _read_relapse_models(covariates, len(relapse), events, fit, weib)
+    if guard.error:
+        return RelapseModels(covariates, len(relapse), events, error=guard.error)
+    return replace(models, warnings=guard.warnings)
 
 
 def _read_relapse_models(covariates: list[str], n: int, events: int, fit, weib) -> RelapseModels:
@@ -292,6 +344,9 @@ class DurabilityModels:
     within: Any = None
     within_table: pd.DataFrame | None = None
     within_effect: Effect | None = None
+    #: why the models could not be fitted (None when they were, or were not tried)
+    error: str | None = None
+    warnings: list[str] = field(default_factory=list)
 
 
 def fit_durability_models(durability: pd.DataFrame, *, conf_level: float, min_patients: int) -> DurabilityModels:
@@ -303,19 +358,23 @@ def fit_durability_models(durability: pd.DataFrame, *, conf_level: float, min_pa
     if n_intervals < min_patients or int(d["event"].sum()) < 10:
         return DurabilityModels(n_intervals, n_patients)
     shown = d.assign(infusion=np.minimum(d["interval"], 4).map({1: "1", 2: "2", 3: "3", 4: "4+"}))
-    km = kaplan_meier(shown, "time", "event", group="infusion", conf_level=conf_level)
     covariates = model_covariates(d, DURABILITY_COVARIATES)
     pwp = None
-    if covariates:
-        pwp = pwp_gap(" + ".join(covariates), d, cluster="patient_id", interval="interval", dropna=True,
-                      conf_level=conf_level)
     n_switch, within = None, None
-    if "drug_rapamycin" in d:
-        switchers = d.groupby("patient_id")["drug_rapamycin"].nunique()
-        n_switch = int((switchers > 1).sum())
-        if n_switch >= min_patients:
-            within = within_patient("drug_rapamycin", d, cluster="patient_id", conf_level=conf_level)
-    return _read_durability_models(n_intervals, n_patients, km, covariates, pwp, n_switch, within)
+    with FitGuard() as guard:
+        km = kaplan_meier(shown, "time", "event", group="infusion", conf_level=conf_level)
+        if covariates:
+            pwp = pwp_gap(" + ".join(covariates), d, cluster="patient_id", interval="interval", dropna=True,
+                          conf_level=conf_level)
+        if "drug_rapamycin" in d:
+            switchers = d.groupby("patient_id")["drug_rapamycin"].nunique()
+            n_switch = int((switchers > 1).sum())
+            if n_switch >= min_patients:
+                within = within_patient("drug_rapamycin", d, cluster="patient_id", conf_level=conf_level)
+        models = _read_durability_models(n_intervals, n_patients, km, covariates, pwp, n_switch, within)
+    if guard.error:
+        return DurabilityModels(n_intervals, n_patients, error=guard.error)
+    return replace(models, warnings=guard.warnings)
 
 
 def _read_durability_models(n_intervals, n_patients, km, covariates, pwp, n_switch, within) -> DurabilityModels:

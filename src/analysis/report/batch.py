@@ -8,6 +8,13 @@ is written into a temporary folder and moved into place only when complete; a fa
 keeps the last good report (``stale``). A report whose notebook, parameters, data and package
 version are unchanged is skipped unless forced. ``index.html`` and ``index.json`` list every
 cohort with its status.
+
+With a Dask scheduler (``scheduler=``, ``--scheduler``) each report is one task on the
+cluster instead (:mod:`analysis.report.distributed`), rendered by the same isolated worker
+process as here (:func:`run_isolated`). Every report's kernel runs with BLAS and OpenMP pinned
+to one thread (two renders on two cores with multi-threaded BLAS only burn CPU), and reads
+its dataset from the batch's validated cache (:mod:`analysis.report.cache`) instead of
+validating it again.
 """
 
 from __future__ import annotations
@@ -17,6 +24,7 @@ import html
 import json
 import os
 import re
+import shutil
 import signal
 import subprocess
 import sys
@@ -25,10 +33,13 @@ import threading
 import time
 import tomllib
 import unicodedata
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from .cache import ENV_VAR as CACHE_ENV_VAR
+from .cache import DatasetCache
 from .parameters import ParameterError, ReportParameters, parse_cli_value
 from .provenance import cache_key
 from .render import (
@@ -36,7 +47,8 @@ from .render import (
     last_good, notebook_path, partial_folder, remove_tree, render_report, write_json,
 )
 
-__all__ = ["BatchJob", "BatchInterrupted", "load_spec", "plan_batch", "run_batch", "write_index", "SpecError"]
+__all__ = ["BatchJob", "BatchInterrupted", "load_spec", "plan_batch", "run_batch", "run_isolated", "write_index",
+           "SpecError"]
 
 #: longest cohort name (a folder name; the temporary folder adds about 20 characters)
 MAX_NAME_LENGTH = 100
@@ -45,6 +57,8 @@ RESERVED_NAMES = ("index.html", "index.json")
 #: what a worker reports back, in its kernel socket folder
 _OUTCOME_FILE = "outcome.json"
 _JOB_FILE = "job.json"
+#: thread pools of the numerical libraries, one thread per render (unless the user set them)
+PINNED_THREADS = {"OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
 
 
 class SpecError(ValueError):
@@ -167,8 +181,12 @@ def _name_problem(name: str) -> str | None:
     return None
 
 
-def plan_batch(rows: list[dict[str, Any]], out: Path, *, notebook: str | Path | None = None) -> list[BatchJob]:
+def plan_batch(rows: list[dict[str, Any]], out: Path, *, notebook: str | Path | None = None,
+               cache: DatasetCache | None = None) -> list[BatchJob]:
     """Check every cohort before anything runs: names, parameters, data, and the cohort filters.
+
+    Each data folder is validated once; with ``cache``, the validated dataset is written to it
+    for the reports to read (:mod:`analysis.report.cache`).
 
     Invalid rows become jobs without parameters whose ``error`` starts with the row
     (``row 3, column name: ...`` or ``row 3: ...``) and says what is expected.
@@ -218,6 +236,8 @@ def plan_batch(rows: list[dict[str, Any]], out: Path, *, notebook: str | Path | 
         folder = params.data_path().resolve()
         if folder not in datasets:
             datasets[folder] = check_dataset(folder)
+            if cache is not None and datasets[folder][0] is not None:
+                cache.put(datasets[folder][0], folder)
         dataset, report = datasets[folder]
         if dataset is None:
             jobs.append(BatchJob(name, i, None, f"row {i}: data {folder} are not usable: {report.n_errors} error(s); "
@@ -236,9 +256,13 @@ def plan_batch(rows: list[dict[str, Any]], out: Path, *, notebook: str | Path | 
 def _worker_main() -> None:
     """A worker process: renders the one report described in ``<folder>/job.json`` (``folder``,
     the kernel socket folder, is the only argument) and writes how it ended to
-    ``<folder>/outcome.json``."""
+    ``<folder>/outcome.json``. It does not outlive the process that started it (``parent_pid``
+    in the job): a batch or Dask worker killed outright takes its renders with it."""
     folder = Path(sys.argv[1])
     job = json.loads((folder / _JOB_FILE).read_text(encoding="utf-8"))
+    if job.get("parent_pid"):
+        partial = partial_folder(Path(job["out"]).resolve())
+        threading.Thread(target=_die_with_parent, args=(job["parent_pid"], folder, partial), daemon=True).start()
     try:
         params = ReportParameters.checked(job["parameters"])
         result = render_report(params, job["out"], notebook=job["notebook"], timeout=None, ipc_dir=folder)
@@ -246,6 +270,20 @@ def _worker_main() -> None:
         write_json(folder / _OUTCOME_FILE, {"exception": f"{type(exc).__name__}: {exc}"})
         raise
     write_json(folder / _OUTCOME_FILE, result.to_dict())
+
+
+def _die_with_parent(parent: int, sockets: Path, partial: Path) -> None:
+    """Once the parent is gone (this process was re-parented), stop the kernel's group, remove
+    the unfinished attempt and the socket folder, and exit (the report is rerun elsewhere or
+    marked by whoever notices the loss)."""
+    while os.getppid() == parent:
+        time.sleep(0.5)
+    pid_file = sockets / KERNEL_PID_FILE
+    if pid_file.is_file():
+        kill_process_group(int(pid_file.read_text()))
+    for folder in (partial, sockets):
+        shutil.rmtree(folder, ignore_errors=True)   # best effort on the way out; a next batch sweeps the rest
+    os._exit(70)
 
 
 @dataclass
@@ -266,16 +304,35 @@ class _Worker:
         return time.monotonic() - self.started
 
 
-def _start(job: BatchJob, out: Path, notebook: Path | None) -> _Worker:
+def render_environment(cache_root: str | Path | None = None) -> dict[str, str]:
+    """The environment of a report's worker process (and so of its kernel): this process's,
+    with BLAS and OpenMP pinned to one thread unless already set, and the dataset cache.
+
+    Examples
+    --------
+    >>> from analysis.report.batch import render_environment
+    >>> env = render_environment("/tmp/cache")
+    >>> env["KO_DATASET_CACHE"], all(name in env for name in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS"))
+    ('/tmp/cache', True)
+    """
+    env = {**PINNED_THREADS, **os.environ}
+    # the worker imports what this process imports, from where it does (as multiprocessing's spawn)
+    env["PYTHONPATH"] = os.pathsep.join(p for p in sys.path if p)
+    if cache_root is not None:
+        env[CACHE_ENV_VAR] = str(cache_root)
+    return env
+
+
+def _start(job: BatchJob, out: Path, notebook: Path | None, env: dict[str, str]) -> _Worker:
     """Start the worker for one report: a new session (its own process group), no terminal input."""
     sockets = Path(tempfile.mkdtemp(prefix="ko-"))
     folder = out / job.name
     write_json(sockets / _JOB_FILE, {"parameters": job.params.literals(), "out": str(folder),
-                                     "notebook": str(notebook) if notebook else None})
+                                     "notebook": str(notebook) if notebook else None, "parent_pid": os.getpid()})
     command = [sys.executable, "-P", "-c", "from analysis.report.batch import _worker_main; _worker_main()",
                str(sockets)]
-    # the worker imports what this process imports, from where it does (as multiprocessing's spawn)
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join(p for p in sys.path if p)}
+    # temporary files of the render and its kernel (jupyter's connection file...) go with the socket folder
+    env = {**env, "TMPDIR": str(sockets)}
     try:
         proc = subprocess.Popen(command, stdin=subprocess.DEVNULL, start_new_session=True, env=env)
     except BaseException:
@@ -320,6 +377,69 @@ def _ended(worker: _Worker, code: int) -> RenderResult:
     return finish_attempt(worker.partial, result)
 
 
+def _poll(worker: _Worker, timeout: float) -> RenderResult | None:
+    """The result of a report that ended or ran out of time (its processes stopped and its
+    socket folder removed), or None while it runs within its time."""
+    code = worker.proc.poll()
+    if code is None and worker.elapsed() <= timeout:
+        return None
+    if code is None:
+        _stop(worker)
+        result = finish_attempt(worker.partial, RenderResult(
+            worker.job.name, worker.out, "timeout", worker.elapsed(), error=f"stopped after {timeout:g} s (--timeout)"))
+    else:
+        _stop_kernel(worker)
+        result = _ended(worker, code)
+    remove_tree(worker.sockets)
+    return result
+
+
+def _abandon(worker: _Worker, why: str) -> RenderResult:
+    """Stop a running report for good (the batch is stopping): ``interrupted``, its attempt
+    removed and the previous report kept; one that ended meanwhile counts as it ended."""
+    code = worker.proc.poll()
+    if code is not None:
+        _stop_kernel(worker)
+        result = _ended(worker, code)
+    else:
+        _stop(worker)
+        remove_tree(worker.partial)
+        kept = "; the previous report is kept" if last_good(worker.out) is not None else ""
+        result = RenderResult(worker.job.name, worker.out, "interrupted", worker.elapsed(),
+                              error=f"stopped by {why} after {worker.elapsed():.1f} s{kept}")
+    remove_tree(worker.sockets)
+    return result
+
+
+def run_isolated(parameters: dict[str, Any], out: str | Path, *, notebook: str | Path | None = None,
+                 timeout: float = 900, cache_root: str | Path | None = None,
+                 should_stop: Callable[[], str | None] = lambda: None, poll: float = 0.1) -> RenderResult:
+    """Render one report into ``out/<name>/`` in a worker process of its own, as a batch does, and wait.
+
+    The worker leads a session of its own and its kernel a process group of its own; both are
+    stopped when the report ends, after ``timeout`` seconds (``timeout``) or as soon as
+    ``should_stop()`` returns a reason (``interrupted``, "stopped by <reason>", the previous
+    report kept). This is what a Dask task of a batch runs on its worker
+    (:mod:`analysis.report.distributed`); ``cache_root`` is the dataset cache its kernel reads.
+    """
+    params = ReportParameters.checked(parameters)
+    job = BatchJob(params.name, 0, params)
+    worker = _start(job, Path(out), Path(notebook) if notebook else None, render_environment(cache_root))
+    try:
+        while True:
+            result = _poll(worker, timeout)
+            if result is not None:
+                return result
+            why = should_stop()
+            if why:
+                return _abandon(worker, why)
+            time.sleep(poll)
+    except BaseException:
+        if worker.proc.poll() is None or worker.sockets.exists():
+            _abandon(worker, "an error")
+        raise
+
+
 class _StopSignals:
     """SIGINT and SIGTERM, while a batch runs, only record the signal (the batch loop then
     stops its workers); while ``raising`` is set they raise :class:`_Stopped` instead. Only
@@ -357,9 +477,14 @@ class _Stopped(Exception):
 
 
 def _sweep(out: Path) -> None:
-    """Remove the temporary folders of batches that were killed (their process is gone); a
-    report whose replacement was cut short between its two renames is put back."""
+    """Remove the temporary folders and dataset caches of batches that were killed (their
+    process is gone); a report whose replacement was cut short between its two renames is
+    put back."""
     for entry in sorted(out.iterdir()):
+        cache = re.fullmatch(r"\.cache-(\d+)", entry.name)
+        if cache and entry.is_dir() and not _alive(int(cache[1])):
+            remove_tree(entry)                 # a killed batch's dataset cache
+            continue
         match = re.fullmatch(r"\.(partial|replaced)-(.+)-(\d+)", entry.name)
         if not match or not entry.is_dir() or _alive(int(match[3])):
             continue
@@ -380,97 +505,132 @@ def _alive(pid: int) -> bool:
     return True
 
 
+def progress_enabled(progress: bool) -> bool:
+    """Whether a batch shows its progress bar: asked for, on a terminal, and not under CI."""
+    return progress and sys.stderr.isatty() and os.environ.get("CI", "").lower() not in ("true", "1", "yes")
+
+
 def run_batch(spec: str | Path, out: str | Path, *, workers: int | None = None, force: bool = False,
-              timeout: float = 900, progress: bool = True, notebook: str | Path | None = None) -> list[RenderResult]:
+              timeout: float = 900, progress: bool = True, notebook: str | Path | None = None,
+              scheduler: Any = None, output: str = "auto") -> list[RenderResult]:
     """Render every cohort of ``spec`` into ``out/<name>/`` and write ``out/index.html`` and ``index.json``.
 
     Returns the results in spec order; invalid cohorts are results with status ``invalid``.
     ``notebook`` renders another notebook than the cohort report (given the same parameters).
     Called from the main thread, SIGINT and SIGTERM stop every worker and kernel, mark the
     unfinished reports ``interrupted``, write the index and raise :class:`BatchInterrupted`.
+
+    ``scheduler`` (a Dask scheduler address, ``tcp://host:8786``, or a Dask cluster object
+    such as dask-jobqueue's ``SLURMCluster``) renders on that cluster instead of local worker
+    processes (``workers`` is then ignored), with ``output`` saying
+    how the reports reach ``out``: ``shared`` (the workers write into ``out`` through a shared
+    filesystem), ``ship`` (each report comes back to this process as bytes) or ``auto``
+    (shared where a worker sees ``out``, shipped where it does not); see
+    :mod:`analysis.report.distributed`. Progress is one bar for the whole batch, shown on a
+    terminal only (never when ``CI`` is set).
     """
     from tqdm import tqdm
 
+    if scheduler is not None:
+        from .distributed import OUTPUT_MODES, require_distributed
+
+        require_distributed()              # before anything is written: a clear error naming the extra
+        if output not in OUTPUT_MODES:
+            raise ValueError(f"output must be one of {OUTPUT_MODES}, got {output!r}")
     out = Path(out).resolve()
     out.mkdir(parents=True, exist_ok=True)
     notebook = Path(notebook).resolve() if notebook else None
     rows = load_spec(spec)
-    with _StopSignals() as stop:
-        try:
-            stop.raising = True
-            jobs = plan_batch(rows, out, notebook=notebook)
-        except _Stopped:
-            results = [RenderResult(_label(str(row.get("name") or f"cohort_{i}")), None, "interrupted",
-                                    error=f"not started: the batch was stopped by {stop.name} while checking the spec")
-                       for i, row in enumerate(rows, start=1)]
-            write_index(results, out)
-            raise BatchInterrupted(stop.signum, results) from None
-        finally:
-            stop.raising = False
+    # the validated datasets, once per batch, where every report reads them: in the output
+    # folder when a cluster's workers may read it, else in this machine's temporary folder
+    if scheduler is not None:
         _sweep(out)
-        results: dict[int, RenderResult] = {}
-        queue: list[BatchJob] = []
-        for job in jobs:
-            folder = out / job.name
-            if job.params is None:
-                results[job.row] = RenderResult(job.name, None, "invalid", error=job.error)
-                continue
-            good = last_good(folder)
-            key_file = folder / "cache_key.txt"
-            if not force and good is not None and key_file.is_file() and key_file.read_text().strip() == job.key:
-                results[job.row] = RenderResult(job.name, folder, "skipped", key_figures=good.get("key_figures", {}))
-                continue
-            queue.append(job)
+        cache_root = out / f".cache-{os.getpid()}"
+        remove_tree(cache_root)
+        cache_root.mkdir(mode=0o700)
+    else:
+        cache_root = Path(tempfile.mkdtemp(prefix="ko-cache-"))
+    try:
+        with _StopSignals() as stop:
+            try:
+                stop.raising = True
+                jobs = plan_batch(rows, out, notebook=notebook, cache=DatasetCache(cache_root))
+            except _Stopped:
+                results = [RenderResult(_label(str(row.get("name") or f"cohort_{i}")), None, "interrupted",
+                                        error=f"not started: the batch was stopped by {stop.name} while checking "
+                                              "the spec")
+                           for i, row in enumerate(rows, start=1)]
+                write_index(results, out)
+                raise BatchInterrupted(stop.signum, results) from None
+            finally:
+                stop.raising = False
+            _sweep(out)
+            results: dict[int, RenderResult] = {}
+            queue: list[BatchJob] = []
+            for job in jobs:
+                folder = out / job.name
+                if job.params is None:
+                    results[job.row] = RenderResult(job.name, None, "invalid", error=job.error)
+                    continue
+                good = last_good(folder)
+                key_file = folder / "cache_key.txt"
+                if not force and good is not None and key_file.is_file() and key_file.read_text().strip() == job.key:
+                    results[job.row] = RenderResult(job.name, folder, "skipped", key_figures=good.get("key_figures", {}))
+                    continue
+                queue.append(job)
 
-        n_workers = max(1, workers or os.cpu_count() or 1)
-        tqdm.monitor_interval = 0
-        bar = tqdm(total=len(queue), desc="reports", unit="report", disable=not progress or not queue)
-        running: list[_Worker] = []
-        try:
-            while (queue or running) and stop.signum is None:
-                while queue and len(running) < n_workers and stop.signum is None:
-                    running.append(_start(queue.pop(0), out, notebook))
-                time.sleep(0.1)
-                for worker in list(running):
-                    code = worker.proc.poll()
-                    if code is None and worker.elapsed() <= timeout:
-                        continue
-                    if code is None:
-                        _stop(worker)
-                        result = finish_attempt(worker.partial, RenderResult(
-                            worker.job.name, worker.out, "timeout", worker.elapsed(),
-                            error=f"stopped after {timeout:g} s (--timeout)"))
-                    else:
-                        _stop_kernel(worker)
-                        result = _ended(worker, code)
-                    remove_tree(worker.sockets)
-                    results[worker.job.row] = result
-                    running.remove(worker)
-                    bar.update(1)
-        finally:
-            # stopped by a signal, or an error of the batch itself: nothing it started outlives it
-            for worker in running:
-                code = worker.proc.poll()
-                if code is not None:                 # ended meanwhile: it counts
-                    _stop_kernel(worker)
-                    results[worker.job.row] = _ended(worker, code)
+            tqdm.monitor_interval = 0
+            bar = tqdm(total=len(queue), desc="reports", unit="report", disable=not progress_enabled(progress) or not queue)
+            try:
+                if scheduler is not None:
+                    from .distributed import run_on_dask
+
+                    unstarted = run_on_dask(queue, out, scheduler=scheduler, notebook=notebook, timeout=timeout,
+                                            output=output, cache_root=cache_root, results=results, stop=stop,
+                                            on_done=lambda _: bar.update(1), run_isolated=run_isolated)
                 else:
-                    _stop(worker)
-                    remove_tree(worker.partial)
-                    kept = "; the previous report is kept" if last_good(worker.out) is not None else ""
-                    results[worker.job.row] = RenderResult(
-                        worker.job.name, worker.out, "interrupted", worker.elapsed(),
-                        error=f"stopped by {stop.name or 'an error of the batch'} after {worker.elapsed():.1f} s{kept}")
-                remove_tree(worker.sockets)
-            bar.close()
-        for job in queue:
-            results[job.row] = RenderResult(job.name, out / job.name, "interrupted",
-                                            error=f"not started: the batch was stopped by {stop.name}")
-        ordered = [results[job.row] for job in jobs]
-        write_index(ordered, out)
-        if stop.signum is not None:
-            raise BatchInterrupted(stop.signum, ordered)
+                    unstarted = _run_local(queue, out, notebook=notebook, timeout=timeout, cache_root=cache_root,
+                                           n_workers=max(1, workers or os.cpu_count() or 1), results=results,
+                                           stop=stop, on_done=lambda _: bar.update(1))
+            finally:
+                bar.close()
+            for job in unstarted:
+                results[job.row] = RenderResult(job.name, out / job.name, "interrupted",
+                                                error=f"not started: the batch was stopped by {stop.name}")
+            ordered = [results[job.row] for job in jobs]
+            write_index(ordered, out)
+            if stop.signum is not None:
+                raise BatchInterrupted(stop.signum, ordered)
+    finally:
+        remove_tree(cache_root)
     return ordered
+
+
+def _run_local(queue: list[BatchJob], out: Path, *, notebook: Path | None, timeout: float, cache_root: Path,
+               n_workers: int, results: dict[int, RenderResult], stop: _StopSignals,
+               on_done: Callable[[RenderResult], None]) -> list[BatchJob]:
+    """Render the queue in up to ``n_workers`` local worker processes; fills ``results`` by row
+    and returns the jobs never started (the batch was stopped)."""
+    queue = list(queue)
+    env = render_environment(cache_root)
+    running: list[_Worker] = []
+    try:
+        while (queue or running) and stop.signum is None:
+            while queue and len(running) < n_workers and stop.signum is None:
+                running.append(_start(queue.pop(0), out, notebook, env))
+            time.sleep(0.1)
+            for worker in list(running):
+                result = _poll(worker, timeout)
+                if result is None:
+                    continue
+                results[worker.job.row] = result
+                running.remove(worker)
+                on_done(result)
+    finally:
+        # stopped by a signal, or an error of the batch itself: nothing it started outlives it
+        for worker in running:
+            results[worker.job.row] = _abandon(worker, stop.name or "an error of the batch")
+    return queue
 
 
 _STATUS_ORDER = ("ok", "skipped", "stale", "failed", "crashed", "timeout", "interrupted", "invalid")
@@ -518,5 +678,5 @@ def write_index(results: list[RenderResult], out: Path) -> Path:
     tmp = out / f".index.html.{os.getpid()}.tmp"
     tmp.write_text(page, encoding="utf-8")
     os.replace(tmp, path)
-    write_json(out / "index.json", [r.to_dict() for r in results])
+    write_json(out / "index.json", [r.to_file_dict() for r in results])
     return path

@@ -93,7 +93,8 @@ def figure_response(outcomes, width: str = "double", k: int = 11):
         d = outcomes.definitions
         fg.waterfall(courses["improvement_pct"], response_pct=d.response_pct, partial_pct=d.partial_response_pct,
                      k=k, ax=a)
-        fg.category_bars(outcomes.response_summary(), k=k, ax=b)
+        summary = outcomes.response_summary()
+        fg.category_bars(summary, k=k, ax=b, hidden=_hidden_categories(outcomes, summary, k))
         a.set_title("a  Improvement at the end of induction", loc="left")
         b.set_title("b  Response and remission", loc="left")
         b.tick_params(axis="x", labelrotation=30)
@@ -109,6 +110,10 @@ def figure_relapse(outcomes, width: str = "single", k: int = 11):
         ax = fig.add_subplot()
         if len(outcomes.relapse) >= k:
             kaplan_meier(outcomes.relapse, "time", "event").plot(ax=ax, min_at_risk=k)
+            fg.relabel_groups(ax, "group", {"all": "responders"})
+            for t in ax.texts:
+                if t.get_text() == "all":
+                    t.set_text("responders")
         ax.set_xlabel("days since the end of induction")
         ax.set_ylabel("still responding")
     return fig
@@ -126,6 +131,12 @@ def figure_durability(outcomes, width: str = "single", k: int = 11, exposure: st
         if len(durability) >= k:
             km = kaplan_meier(durability, "time", "event", group=group)
             km.plot(ax=ax, min_at_risk=k)
+            if group is not None:
+                from .labels import exposure_label
+
+                name = exposure_label(group).lower()
+                fg.relabel_groups(ax, group, {"False": f"without {name}", "True": f"with {name}",
+                                              "0": f"without {name}", "1": f"with {name}"})
         ax.set_xlabel("days since the infusion")
         ax.set_ylabel("benefit still holding")
     return fig
@@ -152,6 +163,20 @@ def figure_trajectories(dataset, outcomes, width: str = "single", k: int = 11):
         ax.legend(frameon=False)
         ax.set_xlabel("weeks since the first session")
     return fig
+
+
+def _hidden_categories(outcomes, summary, k: int) -> list[bool]:
+    """The response categories and remission a report on the same outcomes hides
+    (:class:`analysis.report.privacy.Disclosure`), so a paper figure never shows more."""
+    from .privacy import Disclosure
+
+    courses = outcomes.courses[outcomes.courses["category"].notna()]
+    cats = courses["category"].astype(str).value_counts()
+    disclosure = Disclosure(k, analysed=len(courses), followed=len(outcomes.relapse),
+                            categories={c: int(cats.get(c, 0)) for c in ("non-responder", "partial", "responder")},
+                            remitters=int(courses["remission"].fillna(False).sum()))
+    return [not disclosure.remission_shown if o == "remission" else disclosure.category_hidden.get(o, True)
+            for o in summary["outcome"]]
 
 
 def save_paper_figure(fig, out: str | Path, name: str, formats=("pdf", "svg", "png"), dpi: int = 300) -> list[Path]:

@@ -3,6 +3,12 @@
 The ``parameters`` cell of ``notebooks/cohort_report.ipynb`` holds the same names with the
 same defaults (a test keeps them identical). Unknown names, wrong types and impossible
 values are errors that say which parameter and what was expected.
+
+Text stands for a value of another type where a command line gives text: papermill's
+``-p sites '["site_A"]'`` (papermill passes anything that is not a number or a boolean as a
+string), ``-r seed 7``, or ``ketamine-outcomes report -p sites site_A,site_B``. Lists are
+JSON or comma-separated, ``definitions`` is a JSON object, numbers are their digits; a whole
+number also stands for a text parameter (papermill turns ``-p name 2026`` into one).
 """
 
 from __future__ import annotations
@@ -39,7 +45,24 @@ class ReportParameters(BaseModel):
 
     model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
 
-    data: str = Field("", description="Dataset folder; empty means the bundled sample (data/sample).")
+    @model_validator(mode="before")
+    @classmethod
+    def _text_from_command_lines(cls, values: Any) -> Any:
+        """Text given for a list, dict or number parameter is parsed (see the module docstring)."""
+        if not isinstance(values, Mapping):
+            return values
+        parsed, problems = {}, []
+        for name, value in values.items():
+            try:
+                parsed[name] = _from_text(name, value)
+            except ParameterError as exc:
+                problems.append(str(exc).removeprefix("report parameters: "))
+        if problems:
+            raise ValueError("; ".join(problems))
+        return parsed
+
+    data: str = Field("", description="Dataset folder; empty means the bundled sample (data/sample). "
+                      "$NAME or ${NAME} parts are taken from the environment.")
     name: str = Field("sample", description="Report name: the output folder under reports/ and the index entry.")
     title: str = Field("Cohort report", description="Title shown at the top of the report.")
     instrument: str = Field("PHQ-9", description="Instrument every outcome is defined on.")
@@ -55,6 +78,25 @@ class ReportParameters(BaseModel):
     conf_level: float = Field(0.95, description="Confidence level of every interval.")
     seed: int = Field(2026, description="Seed for anything random (bootstrap intervals).")
     output_dir: str = Field("", description="Folder for the tables (CSV) and figures the report writes; empty: write nothing.")
+    html_path: str = Field(
+        "", description="Where the notebook's last cell writes the HTML report, for plain papermill runs "
+        "(needs papermill's --inject-paths); empty: none (ketamine-outcomes report writes it itself).")
+
+    @field_validator("data")
+    @classmethod
+    def _environment_in_data(cls, v: str) -> str:
+        # the renderer hands the kernel "$KO_REPORT_DATA", so that no executed notebook records
+        # the machine's path of the data
+        if "$" not in v:
+            return v
+        import os
+        import re
+
+        missing = [m.group(1) or m.group(2) for m in re.finditer(r"\$\{(\w+)\}|\$(\w+)", v)
+                   if (m.group(1) or m.group(2)) not in os.environ]
+        if missing:
+            raise ValueError(f"environment variable {missing[0]} is not set (in {v!r})")
+        return os.path.expandvars(v)
 
     @field_validator("name")
     @classmethod
@@ -131,8 +173,11 @@ class ReportParameters(BaseModel):
         except ValidationError as exc:
             lines = []
             for err in exc.errors():
-                where = ".".join(str(p) for p in err["loc"]) or "parameters"
+                where = ".".join(str(p) for p in err["loc"])
                 message = err["msg"].removeprefix("Value error, ")
+                if not where:  # a problem of the whole mapping: its message names the parameters
+                    lines.append(message)
+                    continue
                 if err["type"] == "extra_forbidden":
                     message = f"unknown parameter; known: {', '.join(cls.model_fields)}"
                 elif err["type"].endswith("_type"):
@@ -159,8 +204,21 @@ class ReportParameters(BaseModel):
 
 
 def parse_cli_value(name: str, text: str) -> Any:
-    """Turn ``-p NAME VALUE`` text into the parameter's type: numbers, true/false, JSON lists and
-    objects; comma-separated text for list parameters."""
+    """Turn ``-p NAME VALUE`` text into the parameter's type: JSON lists or comma-separated text
+    for list parameters, a JSON object for ``definitions``, numbers for number parameters.
+
+    Examples
+    --------
+    >>> from analysis.report.parameters import parse_cli_value
+    >>> parse_cli_value("sites", '["site_A"]'), parse_cli_value("sites", "site_A, site_B")
+    (['site_A'], ['site_A', 'site_B'])
+    >>> parse_cli_value("definitions", '{"relapse_confirmations": 1}'), parse_cli_value("conf_level", "0.9")
+    ({'relapse_confirmations': 1}, 0.9)
+    >>> parse_cli_value("seed", "seven")
+    Traceback (most recent call last):
+    ...
+    analysis.report.parameters.ParameterError: report parameters: seed: expected a whole number, got 'seven'
+    """
     import json
 
     field = ReportParameters.model_fields.get(name)
@@ -169,7 +227,11 @@ def parse_cli_value(name: str, text: str) -> Any:
     annotation = str(field.annotation)
     if annotation.startswith("list"):
         if text.strip().startswith("["):
-            return json.loads(text)
+            try:
+                return json.loads(text)
+            except json.JSONDecodeError as exc:
+                raise ParameterError(f"report parameters: {name}: expected a JSON list or comma-separated text, "
+                                     f"got {text!r} ({exc.msg})") from None
         return [t.strip() for t in text.split(",") if t.strip()]
     if annotation.startswith("dict"):
         try:
@@ -187,3 +249,16 @@ def parse_cli_value(name: str, text: str) -> Any:
         except ValueError:
             raise ParameterError(f"report parameters: {name}: expected a number, got {text!r}") from None
     return text
+
+
+def _from_text(name: str, value: Any) -> Any:
+    """``value`` in its parameter's type when it is text standing for a list, dict or number, or
+    a whole number given for a text parameter; anything else unchanged (the model checks it)."""
+    field = ReportParameters.model_fields.get(name)
+    if field is None:
+        return value
+    if isinstance(value, str) and field.annotation is not str:
+        return parse_cli_value(name, value)
+    if field.annotation is str and isinstance(value, int) and not isinstance(value, bool):
+        return str(value)
+    return value

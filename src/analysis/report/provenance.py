@@ -1,4 +1,10 @@
-"""What produced a report: package version, git commit, input hashes, parameters, versions, timings."""
+"""What produced a report: package version, git commit, input hashes, parameters, versions, timings.
+
+Nothing of the rendering machine goes into a report's provenance: the dataset is named by its
+folder's name only and its inputs by their names inside it (the tables the loader reads and
+``instruments.toml``, never the rest of the folder), each identified by SHA-256; the
+notebook is named by its file name.
+"""
 
 from __future__ import annotations
 
@@ -11,7 +17,12 @@ from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import Any
 
-__all__ = ["file_sha256", "data_hashes", "git_state", "dependency_versions", "build_provenance", "cache_key"]
+__all__ = ["file_sha256", "data_hashes", "input_hashes", "git_state", "dependency_versions", "build_provenance",
+           "cache_key"]
+
+#: the tables a dataset folder may hold (docs/data-format.md) and the dataset's instrument file
+INPUT_TABLES = ("patients", "sessions", "assessments", "medications")
+INPUT_SUFFIXES = (".csv", ".csv.gz", ".parquet", ".pq")
 
 KEY_DEPENDENCIES = ("numpy", "pandas", "scipy", "statsmodels", "matplotlib", "pyarrow", "pandera", "papermill",
                     "nbconvert", "nbclient", "ipykernel", "pydantic")
@@ -30,6 +41,22 @@ def data_hashes(folder: str | Path) -> dict[str, str]:
     """SHA-256 of every file in a dataset folder, by file name (sorted)."""
     folder = Path(folder)
     return {p.name: file_sha256(p) for p in sorted(folder.iterdir()) if p.is_file() and not p.name.startswith(".")}
+
+
+def input_hashes(folder: str | Path) -> dict[str, str]:
+    """SHA-256 of the dataset's inputs only, by their names inside the folder (sorted): the
+    tables the loader reads and ``instruments.toml``; other files of the folder are not listed.
+
+    Examples
+    --------
+    >>> import analysis
+    >>> from analysis.report.provenance import input_hashes
+    >>> sorted(input_hashes(analysis.sample_path()))
+    ['assessments.csv', 'medications.csv', 'patients.csv', 'sessions.csv']
+    """
+    folder = Path(folder)
+    names = {f"{t}{s}" for t in INPUT_TABLES for s in INPUT_SUFFIXES} | {"instruments.toml"}
+    return {p.name: file_sha256(p) for p in sorted(folder.iterdir()) if p.is_file() and p.name in names}
 
 
 def git_state(path: str | Path | None = None) -> dict[str, Any]:
@@ -75,14 +102,21 @@ def package_version() -> str:
 
 def build_provenance(*, parameters: Mapping[str, Any], data_folder: str | Path, notebook: str | Path,
                      timings: Mapping[str, float], status: str = "ok") -> dict[str, Any]:
-    """The provenance record written next to every report as ``provenance.json``."""
+    """The provenance record written next to every report as ``provenance.json``: no path of
+    this machine (``data`` and the notebook by name, plumbing parameters left out) and the
+    dataset's inputs by name and SHA-256."""
+    shown = dict(parameters)
+    for plumbing in ("output_dir", "html_path"):
+        shown.pop(plumbing, None)
+    if shown.get("data"):
+        shown["data"] = Path(str(shown["data"])).name
     return {
         "package": "ketamine-outcomes",
         "package_version": package_version(),
         "git": git_state(),
-        "notebook": {"path": str(notebook), "sha256": file_sha256(notebook)},
-        "data": {"folder": str(data_folder), "sha256": data_hashes(data_folder)},
-        "parameters": dict(parameters),
+        "notebook": {"path": Path(notebook).name, "sha256": file_sha256(notebook)},
+        "data": {"dataset": Path(data_folder).resolve().name, "sha256": input_hashes(data_folder)},
+        "parameters": shown,
         "python": platform.python_version(),
         "platform": platform.platform(),
         "dependencies": dependency_versions(),

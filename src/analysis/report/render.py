@@ -1,8 +1,15 @@
 """Rendering a parameterised notebook with papermill into a report folder.
 
 A report folder holds the executed notebook, a self-contained HTML page (code hidden, images
-embedded, no external http(s) resources) with the provenance in its footer, the figures
-and tables the notebook wrote, ``provenance.json`` and ``result.json``.
+embedded, no scripts, nothing fetched; assembled by :mod:`analysis.report.html`) with the
+provenance in its footer, the figures and tables the notebook wrote, ``provenance.json``
+and ``result.json``.
+
+Fixed costs are kept low: the kernel runs with one BLAS thread (a report's matrices are
+small; several threads on two cores cost more than they gain), is stopped at once when the
+last cell is done (every output has arrived by then) and without the interrupt
+jupyter_client sends first by default (which only logs ``KeyboardInterrupt caught in
+kernel``), and the page is built from the executed cells' outputs without nbconvert.
 
 A report is written into a temporary folder beside its own (``.partial-<name>-<pid>``) and
 moved into place only when complete, so a report folder never mixes two renders. A
@@ -12,15 +19,16 @@ failed attempt never replaces a good report: the good report stays (the attempt 
 
 from __future__ import annotations
 
-import html
 import json
 import os
+import re
 import shutil
 import signal
+import sys
 import tempfile
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -34,8 +42,8 @@ from .parameters import ReportParameters
 from .provenance import build_provenance, cache_key
 
 __all__ = ["RenderResult", "KernelDied", "RenderInterrupted", "stop_on_signals", "render_notebook", "render_report",
-           "notebook_path", "to_html", "partial_folder", "finish_attempt", "last_good", "describe_exit",
-           "kill_process_group"]
+           "notebook_path", "to_html", "export_html", "render_phases", "SectionProgress", "terminal_progress", "partial_folder",
+           "finish_attempt", "last_good", "describe_exit", "kill_process_group"]
 
 #: what a report folder records about its render (status, error, key figures)
 RESULT_FILE = "result.json"
@@ -174,6 +182,15 @@ class IPCKernelManager(AsyncKernelManager):
 
     is_alive = _async_is_alive
 
+    async def _async_interrupt_kernel(self) -> None:
+        # jupyter_client interrupts (SIGINT) before every shutdown request; the kernel then only
+        # logs "KeyboardInterrupt caught in kernel". A render shuts down an idle kernel: no interrupt.
+        if self.shutting_down:
+            return
+        await super()._async_interrupt_kernel()
+
+    interrupt_kernel = _async_interrupt_kernel
+
 
 def describe_exit(code: int | None) -> str:
     """How a process ended, from its exit status (negative: the signal that killed it).
@@ -236,6 +253,11 @@ class RenderResult:
         return {"name": self.name, "out": None if self.out is None else str(self.out), "status": self.status,
                 "seconds": round(self.seconds, 2), "error": self.error, "failed_cell": self.failed_cell,
                 "key_figures": self.key_figures, "attempt": self.attempt}
+
+    def to_file_dict(self) -> dict[str, Any]:
+        """:meth:`to_dict` for the files a report or batch writes (``result.json``,
+        ``index.json``): ``out`` is the report folder's name, never a path of this machine."""
+        return {**self.to_dict(), "out": None if self.out is None else self.out.name}
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> RenderResult:
@@ -306,7 +328,7 @@ def finish_attempt(partial: Path, result: RenderResult) -> RenderResult:
     """
     out = result.out
     partial.mkdir(parents=True, exist_ok=True)
-    write_json(partial / RESULT_FILE, result.to_dict())
+    write_json(partial / RESULT_FILE, result.to_file_dict())
     good = None if result.status == "ok" else last_good(out)
     if good is None:
         _replace(out, partial)
@@ -318,8 +340,44 @@ def finish_attempt(partial: Path, result: RenderResult) -> RenderResult:
                         good.get("key_figures", {}), attempt=result.status)
 
 
+#: one BLAS/OpenMP thread in the kernel (unless the caller's environment sets a number)
+BLAS_THREADS = {"OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1", "MKL_NUM_THREADS": "1",
+                "BLIS_NUM_THREADS": "1", "VECLIB_MAXIMUM_THREADS": "1", "NUMEXPR_NUM_THREADS": "1"}
+#: environment variable that hands the kernel the dataset folder (the notebook records its name only)
+DATA_VARIABLE = "KO_REPORT_DATA"
+#: the papermill engine that reports each cell as it starts (registered on first use)
+ENGINE_NAME = "ketamine-outcomes"
+
+
+def _register_engine() -> None:
+    """Register papermill's nbclient engine with an ``on_cell`` hook under :data:`ENGINE_NAME`."""
+    from papermill.engines import NBClientEngine, papermill_engines
+
+    if ENGINE_NAME in papermill_engines._engines:
+        return
+
+    class ProgressEngine(NBClientEngine):
+        """nbclient, calling ``on_cell(cell, index, notebook)`` as each cell starts."""
+
+        @classmethod
+        def execute_managed_notebook(cls, nb_man, kernel_name, on_cell=None, **kwargs):
+            if on_cell is not None:
+                start = nb_man.cell_start
+
+                def cell_start(cell, cell_index=None, **kw):
+                    on_cell(cell, cell_index, nb_man.nb)
+                    return start(cell, cell_index, **kw)
+
+                nb_man.cell_start = cell_start
+            return super().execute_managed_notebook(nb_man, kernel_name, **kwargs)
+
+    papermill_engines.register(ENGINE_NAME, ProgressEngine)
+
+
 def render_notebook(notebook: Path, out_notebook: Path, parameters: dict[str, Any], *, timeout: float | None = 900,
-                    cwd: Path | None = None, ipc_dir: Path | None = None) -> None:
+                    cwd: Path | None = None, ipc_dir: Path | None = None,
+                    on_cell: Callable[[Any, int, Any], None] | None = None,
+                    env: Mapping[str, str] | None = None) -> None:
     """Execute a notebook with papermill.
 
     Raises papermill's PapermillExecutionError on a failing cell and :class:`KernelDied`
@@ -329,26 +387,38 @@ def render_notebook(notebook: Path, out_notebook: Path, parameters: dict[str, An
     Each render gets its own Jupyter runtime, IPython and matplotlib folders inside the output
     folder (no shared-cache clashes between parallel renders) and an IPC kernel whose sockets
     are in ``ipc_dir`` (default: a new ``ko-*`` folder in the temporary directory, removed
-    afterwards; one passed in is left to the caller). Whatever happens, the kernel's process
-    group (the kernel and any process it started) is stopped before this returns.
+    afterwards; one passed in is left to the caller). The kernel gets one BLAS thread
+    (:data:`BLAS_THREADS`, where the environment does not set them). ``on_cell(cell, index,
+    notebook)`` is called as each cell starts (for progress); ``env`` are further environment
+    variables for the kernel. Whatever happens, the kernel's process group (the kernel and any
+    process it started) is stopped before this returns, and the private folders are removed
+    (the IPython history in them holds the code run, parameters included).
     """
     import papermill as pm
     from nbclient.exceptions import DeadKernelError
 
+    _register_engine()
     private = out_notebook.parent / ".runtime"
     for sub in ("jupyter", "ipython", "matplotlib"):
         (private / sub).mkdir(parents=True, exist_ok=True)
+    font_cache = _font_cache_folder()
+    _copy_font_lists(font_cache, private / "matplotlib")
     own_ipc = ipc_dir is None
     ipc = Path(tempfile.mkdtemp(prefix="ko-")) if own_ipc else Path(ipc_dir)
-    saved = {k: os.environ.get(k) for k in ("JUPYTER_RUNTIME_DIR", "IPYTHONDIR", "MPLCONFIGDIR", "MPLBACKEND", "KO_IPC_DIR")}
-    os.environ.update({"JUPYTER_RUNTIME_DIR": str(private / "jupyter"), "IPYTHONDIR": str(private / "ipython"),
-                       "MPLCONFIGDIR": str(private / "matplotlib"), "MPLBACKEND": "module://matplotlib_inline.backend_inline",
-                       "KO_IPC_DIR": str(ipc)})
+    settings = {"JUPYTER_RUNTIME_DIR": str(private / "jupyter"), "IPYTHONDIR": str(private / "ipython"),
+                "MPLCONFIGDIR": str(private / "matplotlib"), "MPLBACKEND": "module://matplotlib_inline.backend_inline",
+                "KO_IPC_DIR": str(ipc), **{k: v for k, v in BLAS_THREADS.items() if not os.environ.get(k)},
+                **(env or {})}
+    saved = {k: os.environ.get(k) for k in settings}
+    os.environ.update(settings)
     try:
         pm.execute_notebook(
             str(notebook), str(out_notebook), parameters=parameters, kernel_name="python3", progress_bar=False,
             log_output=False, execution_timeout=timeout, cwd=str(cwd) if cwd else None,
-            kernel_manager_class=IPCKernelManager,
+            kernel_manager_class=IPCKernelManager, engine_name=ENGINE_NAME, on_cell=on_cell,
+            # every output has arrived when the last cell is done: a graceful exit of a kernel
+            # holding pandas, scipy and statsmodels only spends a second or more tearing them down
+            shutdown_kernel="immediate",
         )
     except Exception as exc:
         if _current_stop is not None and _current_stop.signum is not None:
@@ -366,6 +436,8 @@ def render_notebook(notebook: Path, out_notebook: Path, parameters: dict[str, An
             kill_process_group(manager.kernel_pid)
         if own_ipc:
             remove_tree(ipc)
+        _copy_font_lists(private / "matplotlib", font_cache, only_new=True)
+        remove_tree(private)
         for k, v in saved.items():
             if v is None:
                 os.environ.pop(k, None)
@@ -373,48 +445,179 @@ def render_notebook(notebook: Path, out_notebook: Path, parameters: dict[str, An
                 os.environ[k] = v
 
 
-_STYLE = """
-body { font-family: -apple-system, 'Segoe UI', Helvetica, Arial, sans-serif; max-width: 60em; margin: 2em auto;
-       padding: 0 1em; color: #1d2733; line-height: 1.45; }
-table { border-collapse: collapse; margin: 0.8em 0; font-size: 0.9em; }
-th, td { border-bottom: 1px solid #d5dde6; padding: 0.25em 0.6em; text-align: right; }
-th:first-child, td:first-child { text-align: left; }
-img { max-width: 100%; }
-h1, h2 { color: #24466b; }
-footer { margin-top: 3em; padding-top: 1em; border-top: 1px solid #d5dde6; font-size: 0.8em; color: #55626f; }
-.jp-OutputPrompt, .jp-InputPrompt, .prompt { display: none; }
-pre { white-space: pre-wrap; }
-"""
+def _font_cache_folder() -> Path:
+    """Where matplotlib keeps its font list for this user when nothing overrides it
+    (``MPLCONFIGDIR``, else ``$XDG_CACHE_HOME/matplotlib``, else ``~/.cache/matplotlib``)."""
+    if os.environ.get("MPLCONFIGDIR"):
+        return Path(os.environ["MPLCONFIGDIR"])
+    return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "matplotlib"
 
 
-def to_html(notebook: Path, provenance: dict[str, Any], title: str) -> str:
-    """A self-contained HTML page of an executed notebook: outputs only, images embedded,
-    no scripts or external resources, provenance in the footer."""
-    import nbformat
-    from nbconvert import HTMLExporter
+def _copy_font_lists(source: Path, target: Path, *, only_new: bool = False) -> None:
+    """Copy matplotlib's font lists (``fontlist-v*.json``) from ``source`` to ``target``.
 
-    nb = nbformat.read(str(notebook), as_version=4)
-    exporter = HTMLExporter(template_name="basic", exclude_input=True, exclude_input_prompt=True,
-                            exclude_output_prompt=True)
-    body, _ = exporter.from_notebook_node(nb)
-    git = provenance.get("git", {})
-    rows = [
-        ("package", f"ketamine-outcomes {provenance.get('package_version')}"),
-        ("git commit", f"{git.get('commit') or 'unknown'}{' (uncommitted changes)' if git.get('dirty') else ''}"),
-        ("notebook", f"{Path(provenance['notebook']['path']).name} sha256 {provenance['notebook']['sha256'][:16]}…"),
-        ("data", "; ".join(f"{n} {h[:12]}…" for n, h in provenance["data"]["sha256"].items())),
-        ("parameters", json.dumps(provenance["parameters"], sort_keys=True)),
-        ("python", f"{provenance['python']} on {provenance['platform']}"),
-        ("dependencies", ", ".join(f"{k} {v}" for k, v in provenance["dependencies"].items() if v)),
-        ("rendered in", f"{provenance['timings_seconds'].get('total', 0):.1f} s"),
-    ]
-    footer = "".join(f"<div><strong>{html.escape(k)}</strong>: {html.escape(str(v))}</div>" for k, v in rows)
-    return (f"<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"><title>{html.escape(title)}</title>"
-            f"<style>{_STYLE}</style></head><body>\n{body}\n<footer><h3>Provenance</h3>{footer}</footer></body></html>\n")
+    A kernel with an empty matplotlib folder first scans every installed font (a second or
+    more); seeded with the user's font list it starts at once, and a list a kernel built is
+    kept for the next (``only_new``: where ``target`` has none of that name). Each copy is
+    atomic, so parallel renders never read half a file.
+    """
+    if not source.is_dir():
+        return
+    existing = target
+    while not existing.exists() and existing != existing.parent:
+        existing = existing.parent
+    if not os.access(existing, os.W_OK):
+        return  # a cache only: a kernel without it builds its own font list
+    for found in source.glob("fontlist-v*.json"):
+        destination = target / found.name
+        if only_new and destination.exists():
+            continue
+        target.mkdir(parents=True, exist_ok=True)
+        tmp = target / f".{found.name}.{os.getpid()}.tmp"
+        shutil.copyfile(found, tmp)
+        os.replace(tmp, destination)
+
+
+# --- progress ----------------------------------------------------------------------------------
+
+
+def cell_label(cell: Mapping[str, Any]) -> str:
+    """A short name for what a code cell does, for progress lines.
+
+    Examples
+    --------
+    >>> from analysis.report.render import cell_label
+    >>> cell_label({"source": "responders = report.responder_models()\\nresponders", "metadata": {}})
+    'responder models'
+    >>> cell_label({"source": "x = 1", "metadata": {"tags": ["parameters"]}})
+    'parameters'
+    """
+    tags = cell.get("metadata", {}).get("tags", [])
+    for tag in ("injected-parameters", "parameters"):
+        if tag in tags:
+            return "parameters"
+    source = "".join(cell.get("source", ""))
+    if "CohortReport(" in source:
+        return "loading the cohort"
+    found = re.search(r"\breport\.(\w+)\(", source)
+    if found:
+        return found.group(1).replace("_", " ")
+    if tags:
+        return str(tags[0])
+    lines = [ln.strip() for ln in source.splitlines() if ln.strip() and not ln.strip().startswith("#")]
+    return (lines[0][:40] if lines else "cell")
+
+
+class SectionProgress:
+    """One status line on a terminal, rewritten as each cell starts: ``[ 5/18] waterfall  3.1 s``.
+
+    Call :meth:`close` at the end (it ends the line). Used as ``on_cell`` of
+    :func:`render_notebook`.
+    """
+
+    def __init__(self, stream, name: str = "report"):
+        self.stream = stream
+        self.name = name
+        self.started = time.perf_counter()
+        self.width = 0
+
+    def __call__(self, cell: Mapping[str, Any], index: int | None, notebook: Any) -> None:
+        code = [c for c in notebook.cells if c.get("cell_type") == "code"]
+        if cell.get("cell_type") != "code":
+            return
+        position = next((i for i, c in enumerate(code) if c is cell), 0) + 1
+        line = (f"{self.name}: [{position:>{len(str(len(code)))}}/{len(code)}] {cell_label(cell)}"
+                f"  {time.perf_counter() - self.started:.1f} s")
+        self.width = max(self.width, len(line))
+        self.stream.write("\r" + line.ljust(self.width))
+        self.stream.flush()
+
+    def close(self) -> None:
+        if self.width:
+            self.stream.write("\r" + " " * self.width + "\r")
+            self.stream.flush()
+            self.width = 0
+
+
+def terminal_progress(stream=None, name: str = "report") -> SectionProgress | None:
+    """A :class:`SectionProgress` on ``stream`` (default stdout) when it is a terminal and the
+    environment variable ``CI`` is not set (or is ``false``/``0``); None (quiet) otherwise."""
+    stream = sys.stdout if stream is None else stream
+    ci = os.environ.get("CI", "").strip().lower()
+    if ci not in ("", "0", "false", "no") or not getattr(stream, "isatty", lambda: False)():
+        return None
+    return SectionProgress(stream, name)
+
+
+# --- the HTML page --------------------------------------------------------------------------------
+
+
+def shown_parameters(literals: Mapping[str, Any]) -> dict[str, Any]:
+    """The parameters as a reader sees them (footer, ``provenance.json``): the render's own
+    plumbing (``output_dir``, ``html_path``) left out and ``data`` by folder name only, so that
+    no absolute path of the rendering machine appears (the data are identified by SHA-256).
+
+    Examples
+    --------
+    >>> from analysis.report.render import shown_parameters
+    >>> shown_parameters({"data": "/home/me/clinic/export", "output_dir": "/tmp/x", "name": "a", "html_path": ""})
+    {'data': 'export', 'name': 'a'}
+    >>> shown_parameters({"data": ""})
+    {'data': ''}
+    """
+    shown = {k: v for k, v in literals.items() if k not in ("output_dir", "html_path")}
+    if shown.get("data"):
+        shown["data"] = Path(str(shown["data"])).name
+    return shown
+
+
+def to_html(notebook: Path | Mapping[str, Any], provenance: Mapping[str, Any], title: str) -> str:
+    """A self-contained HTML page of an executed notebook (a path or the notebook as a dict):
+    outputs only, images embedded, every fragment sanitised, scripts forbidden by its
+    content-security policy, provenance in the footer (see :mod:`analysis.report.html`)."""
+    from . import html as page_html
+
+    nb = json.loads(Path(notebook).read_text(encoding="utf-8")) if isinstance(notebook, (str, Path)) else notebook
+    body = page_html.notebook_body(nb.get("cells", []))
+    footer = page_html.footer_rows(provenance, shown_parameters(provenance.get("parameters", {})))
+    return page_html.page(body, title=title, footer=footer)
+
+
+def export_html(html_path: str | Path, namespace: Mapping[str, Any]) -> Path:
+    """Write the HTML report of the notebook running now (the last cell of ``cohort_report``,
+    for plain papermill runs with ``-p html_path PATH --inject-paths``).
+
+    papermill saves the executed notebook as each cell starts, so when the last cell runs the
+    notebook at ``PAPERMILL_OUTPUT_PATH`` holds every earlier output; ``namespace`` is the
+    notebook's globals (its parameters and the paths papermill injected).
+    """
+    output = namespace.get("PAPERMILL_OUTPUT_PATH")
+    source = namespace.get("PAPERMILL_INPUT_PATH")
+    if not output or not source:
+        raise ValueError("html_path: the HTML is made from the notebook papermill is writing; run papermill with "
+                         "--inject-paths (it passes PAPERMILL_INPUT_PATH and PAPERMILL_OUTPUT_PATH), "
+                         f"got html_path={str(html_path)!r} without them")
+    if "://" in str(output):
+        raise ValueError(f"html_path: the executed notebook must be a local file, got PAPERMILL_OUTPUT_PATH={output!r}")
+    params = ReportParameters.from_namespace(namespace)
+    nb = json.loads(Path(output).read_text(encoding="utf-8"))
+    started = nb.get("metadata", {}).get("papermill", {}).get("start_time")
+    seconds = 0.0
+    if started:
+        from datetime import datetime, timezone
+
+        seconds = (datetime.now(timezone.utc) - datetime.fromisoformat(started)).total_seconds()
+    provenance = build_provenance(parameters=shown_parameters(params.literals()), data_folder=params.data_path(),
+                                  notebook=source, timings={"total": seconds}, status="ok")
+    target = Path(html_path)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    target.write_text(to_html(nb, provenance, params.title), encoding="utf-8")
+    return target
 
 
 def render_report(params: ReportParameters, out: str | Path, *, notebook: str | Path | None = None,
-                  timeout: float | None = 900, ipc_dir: Path | None = None) -> RenderResult:
+                  timeout: float | None = 900, ipc_dir: Path | None = None,
+                  progress: SectionProgress | None = None) -> RenderResult:
     """Render the cohort report for ``params`` into ``out``.
 
     Writes ``<notebook>.ipynb`` (executed), ``report.html``, ``figures/``, ``tables/``,
@@ -425,7 +628,13 @@ def render_report(params: ReportParameters, out: str | Path, *, notebook: str | 
     and why, and the executed notebook shows it. Anything else (an interrupt included)
     removes the temporary folder, leaves ``out`` as it was and propagates. ``timeout`` is the
     seconds a cell may run (None: no limit); ``ipc_dir`` the kernel socket folder (default:
-    a new one, removed afterwards).
+    a new one, removed afterwards); ``progress`` shows each cell as it starts (see
+    :func:`terminal_progress`).
+
+    The kernel runs in the report's folder (``output_dir`` is ``"."``) and gets the dataset
+    folder as ``data = "$KO_REPORT_DATA"`` with that variable in its environment (empty for
+    the bundled sample), so that the executed notebook holds no path of this machine;
+    ``provenance.json`` and the footer name the data by folder name and SHA-256.
     """
     from papermill.exceptions import PapermillExecutionError
 
@@ -437,24 +646,36 @@ def render_report(params: ReportParameters, out: str | Path, *, notebook: str | 
     try:
         nb_path = Path(notebook) if notebook else notebook_path("cohort_report")
         data = params.data_path().resolve()
-        literals = {**params.literals(), "data": str(data), "output_dir": str(partial)}
+        # the kernel works in the report's folder; the data folder reaches it by the environment
+        literals = {**params.literals(), "data": f"${DATA_VARIABLE}" if params.data else "", "output_dir": ".",
+                    "html_path": ""}
         executed = partial / nb_path.name
-        started = time.perf_counter()
+        started, started_at = time.perf_counter(), time.time()
         status, error, failed_cell = "ok", None, None
         try:
-            render_notebook(nb_path, executed, literals, timeout=timeout, ipc_dir=ipc_dir)
+            render_notebook(nb_path, executed, literals, timeout=timeout, cwd=partial, ipc_dir=ipc_dir,
+                            on_cell=progress, env={DATA_VARIABLE: str(data)} if params.data else None)
         except PapermillExecutionError as exc:
             status, error = "failed", f"{exc.ename}: {exc.evalue}"
             failed_cell = _failed_cell_source(executed)
         except KernelDied as exc:
             status, error = "crashed", str(exc)
             failed_cell = _last_started_cell_source(executed)
-        seconds = time.perf_counter() - started
-        provenance = build_provenance(parameters={**params.literals(), "data": str(data)}, data_folder=data,
-                                      notebook=nb_path, timings={"total": seconds}, status=status)
+        finally:
+            if progress is not None:
+                progress.close()
+        executed_at = time.time()
+        nb = _without_machine_paths(executed) if executed.exists() else {"cells": []}
+        page_started = time.perf_counter()
+        timings = {"total": page_started - started, **render_phases(nb, started_at, executed_at)}
+        provenance = build_provenance(parameters=shown_parameters(params.literals()), data_folder=data,
+                                      notebook=nb_path, timings=timings, status=status)
+        page = to_html(nb, provenance, params.title)
+        provenance["timings_seconds"]["page"] = round(time.perf_counter() - page_started, 3)
         (partial / "provenance.json").write_text(json.dumps(provenance, indent=2, sort_keys=True) + "\n",
                                                  encoding="utf-8")
-        (partial / "report.html").write_text(to_html(executed, provenance, params.title), encoding="utf-8")
+        (partial / "report.html").write_text(page, encoding="utf-8")
+        seconds = time.perf_counter() - started
         (partial / "cache_key.txt").write_text(
             cache_key(notebook=nb_path, parameters={**params.literals(), "data": str(data)}, data_folder=data) + "\n")
         key_file = partial / "key_figures.json"
@@ -469,6 +690,34 @@ def render_report(params: ReportParameters, out: str | Path, *, notebook: str | 
         return finish_attempt(partial, result)
     finally:
         _moving(False)
+
+
+def _without_machine_paths(executed: Path) -> dict[str, Any]:
+    """The executed notebook, rewritten with papermill's ``input_path`` and ``output_path``
+    metadata as file names (papermill records them as the absolute paths it was given)."""
+    nb = json.loads(executed.read_text(encoding="utf-8"))
+    meta = nb.get("metadata", {}).get("papermill", {})
+    for key in ("input_path", "output_path"):
+        if meta.get(key):
+            meta[key] = Path(str(meta[key])).name
+    tmp = executed.with_name(f".{executed.name}.tmp")
+    tmp.write_text(json.dumps(nb, indent=1, sort_keys=True, ensure_ascii=False) + "\n", encoding="utf-8")
+    os.replace(tmp, executed)
+    return nb
+
+
+def render_phases(nb: Mapping[str, Any], started_at: float, executed_at: float) -> dict[str, float]:
+    """Where a render's time went, from papermill's cell timestamps: ``kernel_start`` (from the
+    start of the render to the first cell), ``cells`` (first cell start to last cell end) and
+    ``kernel_stop`` (from then until the kernel was gone). Empty when no cell ran."""
+    from datetime import datetime
+
+    marks = [c.get("metadata", {}).get("papermill", {}) for c in nb.get("cells", []) if c.get("cell_type") == "code"]
+    starts = [datetime.fromisoformat(m["start_time"]).timestamp() for m in marks if m.get("start_time")]
+    ends = [datetime.fromisoformat(m["end_time"]).timestamp() for m in marks if m.get("end_time")]
+    if not starts or not ends:
+        return {}
+    return {"kernel_start": starts[0] - started_at, "cells": ends[-1] - starts[0], "kernel_stop": executed_at - ends[-1]}
 
 
 def _last_started_cell_source(executed: Path) -> str | None:

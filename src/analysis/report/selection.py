@@ -25,7 +25,7 @@ import pandas as pd
 from ..dataset import Dataset
 from .parameters import ReportParameters
 
-__all__ = ["CohortError", "select_cohort"]
+__all__ = ["CohortError", "load_full_dataset", "select_cohort"]
 
 
 class CohortError(ValueError):
@@ -66,3 +66,14 @@ def select_cohort(dataset: Dataset, params: ReportParameters) -> Dataset:
     if len(ids) == 0:
         raise CohortError("the cohort has no patients after the site, route and period filters")
     return dataset.subset(ids) if not keep.all() else dataset
+
+
+def load_full_dataset(params: ReportParameters) -> Dataset:
+    """The whole validated dataset a report selects its cohort from (``params.data_path()``).
+
+    In a batch, read from the batch's validated cache (validated once per batch, not once
+    per report: :mod:`analysis.report.cache`); otherwise loaded and validated.
+    """
+    from .cache import load_validated
+
+    return load_validated(params.data_path())

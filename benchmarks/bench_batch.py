@@ -1,0 +1,134 @@
+"""Benchmark: batch throughput with the local pool and on local Dask clusters of 1, 2 and 4 workers.
+
+Usage: python benchmarks/bench_batch.py [--cohorts 12] [--dask-workers 1,2,4] [--local-workers 1,2]
+                                        [--sites 0] [--timeout 900]
+
+Every cohort is the size of the bundled sample (500 patients): with ``--sites 0`` (default)
+the cohorts are the sample itself under different definitions and suppression thresholds;
+with ``--sites N`` a simulated clinic network of N sites of about 500 patients each is written
+once (Parquet) and each cohort is one site, as a clinic network's batch is. Target (issue 15):
+200 cohorts in under 8 minutes with 2 workers on the 2-core machine; near-linear speed-up
+with Dask workers.
+
+Each configuration runs in a fresh process with ``--force`` (nothing skipped). The Dask
+configurations start a ``LocalCluster`` (one process per worker, one thread each) before the
+clock starts and close it after it stops; "seconds" is ``run_batch`` alone. "client MiB" is
+the peak resident memory of the process running the batch; "largest child MiB" the largest
+peak among the processes it started and reaped (workers, renders and kernels).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+import tempfile
+import textwrap
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).parent))
+from _measure import machine  # noqa: E402
+
+_STAGE = """
+import json, resource, time
+from analysis.report.batch import run_batch
+{setup}
+t0 = time.perf_counter()
+rs = run_batch({spec!r}, {out!r}, force=True, progress=False, timeout={timeout}, {how})
+seconds = time.perf_counter() - t0
+bad = [(r.name, r.status, r.error) for r in rs if r.status != "ok"]
+{teardown}
+children = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
+own = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+print("@@RESULT@@" + json.dumps({{"seconds": seconds, "client_mib": own, "child_mib": children, "bad": bad,
+                                  "n": len(rs)}}))
+"""
+
+
+def write_spec(path: Path, n: int, data: Path | None, sites: int) -> None:
+    """``n`` cohorts: one site each of a simulated network, or the sample under varied settings."""
+    rows = []
+    for i in range(n):
+        if data is not None:
+            site = _site_name(i % sites)
+            rows.append(f'[[cohort]]\nname = "{site}_{i}"\ndata = "{data}"\nsites = ["{site}"]\n')
+        else:
+            confirmations = 1 + i % 2
+            k = (5, 11)[(i // 2) % 2]
+            rows.append(f'[[cohort]]\nname = "c{i:03d}"\nmin_cell_count = {k}\n'
+                        f"definitions = {{ relapse_confirmations = {confirmations} }}\n")
+    path.write_text("\n".join(rows))
+
+
+def _site_name(i: int) -> str:
+    from analysis.simulation.cohort import site_names
+
+    return site_names(i + 1)[-1]
+
+
+def run_config(name: str, spec: Path, out: Path, timeout: float, *, dask_workers: int | None = None,
+               local_workers: int | None = None) -> dict:
+    if dask_workers is not None:
+        setup = (f"from distributed import LocalCluster\ncluster = LocalCluster(n_workers={dask_workers}, "
+                 "threads_per_worker=1, processes=True, dashboard_address=None)")
+        how = "scheduler=cluster.scheduler_address"
+        teardown = "cluster.close()"
+    else:
+        setup, how, teardown = "", f"workers={local_workers}", ""
+    code = _STAGE.format(setup=setup, spec=str(spec), out=str(out), timeout=timeout, how=how, teardown=teardown)
+    proc = subprocess.run([sys.executable, "-c", textwrap.dedent(code)], capture_output=True, text=True)
+    if proc.returncode != 0:
+        raise RuntimeError(f"{name} failed:\n{proc.stderr[-4000:]}")
+    line = next(line for line in proc.stdout.splitlines() if line.startswith("@@RESULT@@"))
+    result = json.loads(line[len("@@RESULT@@"):])
+    if result["bad"]:
+        raise RuntimeError(f"{name}: reports did not render: {result['bad'][:3]}")
+    return {"name": name, **result}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--cohorts", type=int, default=12)
+    parser.add_argument("--dask-workers", default="1,2,4", help="comma-separated worker counts ('' for none)")
+    parser.add_argument("--local-workers", default="1,2", help="comma-separated local pool sizes ('' for none)")
+    parser.add_argument("--sites", type=int, default=0, help="simulate a network of this many 500-patient sites")
+    parser.add_argument("--timeout", type=float, default=900)
+    args = parser.parse_args()
+    print(f"machine: {machine()}")
+    with tempfile.TemporaryDirectory() as tmp:
+        data = None
+        if args.sites:
+            import analysis
+
+            data = Path(tmp) / "network"
+            analysis.simulate(n_patients=500 * args.sites, seed=2026, n_sites=args.sites).write(data, format="parquet")
+        spec = Path(tmp) / "spec.toml"
+        write_spec(spec, args.cohorts, data, args.sites)
+        results = []
+        for workers in [int(w) for w in args.local_workers.split(",") if w]:
+            results.append(run_config(f"local pool, {workers} worker(s)", spec, Path(tmp) / f"local{workers}",
+                                      args.timeout, local_workers=workers))
+            print(_row(results[-1]), flush=True)
+        for workers in [int(w) for w in args.dask_workers.split(",") if w]:
+            results.append(run_config(f"Dask LocalCluster, {workers} worker(s)", spec, Path(tmp) / f"dask{workers}",
+                                      args.timeout, dask_workers=workers))
+            print(_row(results[-1]), flush=True)
+    print()
+    print(f"{'configuration':<34} {'reports':>7} {'seconds':>8} {'s/report':>8} {'client MiB':>10} "
+          f"{'largest child MiB':>17}")
+    for r in results:
+        print(_row(r))
+    dask = [r for r in results if r["name"].startswith("Dask")]
+    if len(dask) > 1:
+        print("speed-up over 1 Dask worker: " + ", ".join(
+            f"{r['name'].split(', ')[1]} {dask[0]['seconds'] / r['seconds']:.2f}x" for r in dask[1:]))
+
+
+def _row(r: dict) -> str:
+    return (f"{r['name']:<34} {r['n']:>7} {r['seconds']:>8.1f} {r['seconds'] / r['n']:>8.2f} {r['client_mib']:>10.0f} "
+            f"{r['child_mib']:>17.0f}")
+
+
+if __name__ == "__main__":
+    main()

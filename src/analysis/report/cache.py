@@ -1,0 +1,169 @@
+"""A content-addressed cache of validated datasets, so that a batch validates each dataset once.
+
+Every report of a batch used to read and validate the whole dataset before selecting its
+cohort; the batch planning had already done the same. Here the planning writes the
+validated dataset once, as Parquet, into a folder named after the SHA-256 of its inputs,
+and every report of the batch reads it back instead of validating again
+(:func:`load_validated`, used by the report's data loading in
+:mod:`~analysis.report.selection`).
+
+An entry is ``<root>/<digest>/``: one Parquet file per table (the format-v1 dtypes round-trip
+through pandas' Parquet metadata) and ``meta.pickle`` (the validation report with its
+warnings and the dataset's instrument registry). ``digest`` is the SHA-256 of the package
+version and of the SHA-256 of every file in the dataset folder (the same hashes the
+report's provenance records), so a changed input, or a package whose validation changed,
+never reads an old entry: it validates again. Entries are written into a temporary folder
+and renamed into place, so readers see a whole entry or none.
+
+A report uses a cache only when its environment names one (``KO_DATASET_CACHE``, set by the
+batch for its renders); ``ketamine-outcomes report`` alone loads and validates as before.
+Because ``meta.pickle`` is unpickled, a cache root must belong to the user and be writable
+by nobody else (the batch makes its own with :func:`tempfile.mkdtemp`, mode 0700); a root
+that is not is refused.
+
+Examples
+--------
+>>> import tempfile
+>>> import analysis
+>>> from analysis.report.cache import DatasetCache
+>>> cache = DatasetCache(tempfile.mkdtemp())
+>>> cache.get(analysis.sample_path()) is None                 # nothing written yet
+True
+>>> entry = cache.put(analysis.load_dataset(analysis.sample_path()), analysis.sample_path())
+>>> cached = cache.get(analysis.sample_path())
+>>> cached.equals(analysis.load_dataset(analysis.sample_path())), len(cached.patients)
+(True, 500)
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import pickle
+import stat
+import tempfile
+from pathlib import Path
+
+import pandas as pd
+
+from ..dataset import Dataset, load_dataset
+from ..schema import TABLES
+from .provenance import data_hashes, package_version
+
+__all__ = ["ENV_VAR", "CacheError", "DatasetCache", "dataset_digest", "load_validated"]
+
+#: environment variable naming the cache root a report reads its dataset from
+ENV_VAR = "KO_DATASET_CACHE"
+_META = "meta.pickle"
+
+
+class CacheError(RuntimeError):
+    """A cache root that cannot be trusted or used."""
+
+
+def dataset_digest(folder: str | Path) -> str:
+    """SHA-256 naming a dataset folder's cache entry: the package version and every input file's hash.
+
+    Examples
+    --------
+    >>> import analysis
+    >>> from analysis.report.cache import dataset_digest
+    >>> len(dataset_digest(analysis.sample_path()))
+    64
+    """
+    payload = json.dumps({"package_version": package_version(), "files": data_hashes(folder)}, sort_keys=True)
+    return hashlib.sha256(payload.encode()).hexdigest()
+
+
+class DatasetCache:
+    """Validated datasets under ``root``, one folder per input digest (see the module docstring)."""
+
+    def __init__(self, root: str | Path):
+        self.root = Path(root)
+
+    def _checked_root(self) -> Path:
+        try:
+            info = self.root.stat()
+        except FileNotFoundError:
+            raise CacheError(f"dataset cache {self.root}: the folder does not exist") from None
+        if not stat.S_ISDIR(info.st_mode):
+            raise CacheError(f"dataset cache {self.root}: not a folder")
+        if info.st_uid != os.getuid() or info.st_mode & (stat.S_IWGRP | stat.S_IWOTH):
+            raise CacheError(f"dataset cache {self.root}: must belong to this user and be writable by nobody else "
+                             f"(owner uid {info.st_uid}, mode {stat.filemode(info.st_mode)}); expected uid "
+                             f"{os.getuid()} and no group or other write permission")
+        return self.root
+
+    def entry(self, folder: str | Path) -> Path:
+        """Where the entry of the dataset in ``folder`` is (whether or not it exists)."""
+        return self.root / dataset_digest(folder)
+
+    def get(self, folder: str | Path) -> Dataset | None:
+        """The validated dataset of ``folder`` from the cache, or None when it has no entry."""
+        entry = self._checked_root() / dataset_digest(folder)
+        if not (entry / _META).is_file():
+            return None
+        with open(entry / _META, "rb") as handle:
+            meta = pickle.load(handle)
+        tables = {name: pd.read_parquet(entry / f"{name}.parquet") for name in TABLES}
+        return Dataset(**tables, report=meta["report"], source=str(folder),
+                       instrument_registry=meta["instrument_registry"])
+
+    def put(self, dataset: Dataset, folder: str | Path) -> Path:
+        """Write ``dataset`` (validated from ``folder``) as the entry of ``folder``; returns the entry.
+
+        An entry already in place is kept (same digest, same content)."""
+        entry = self._checked_root() / dataset_digest(folder)
+        if (entry / _META).is_file():
+            return entry
+        partial = Path(tempfile.mkdtemp(prefix=f".{entry.name[:12]}-", dir=self.root))
+        try:
+            for name, table in dataset.tables.items():
+                table.to_parquet(partial / f"{name}.parquet", index=False)
+            with open(partial / _META, "wb") as handle:   # last: an entry is complete once it has its meta
+                pickle.dump({"report": dataset.report, "instrument_registry": dataset.instrument_registry}, handle)
+            try:
+                os.rename(partial, entry)
+            except OSError:
+                if not (entry / _META).is_file():          # not another writer's complete entry: a real error
+                    raise
+        finally:
+            if partial.exists():
+                _remove(partial)
+        return entry
+
+    def load(self, folder: str | Path) -> Dataset:
+        """The validated dataset of ``folder``: from the cache, or loaded, validated and written to it."""
+        cached = self.get(folder)
+        if cached is not None:
+            return cached
+        dataset = load_dataset(folder)
+        self.put(dataset, folder)
+        return dataset
+
+
+def _remove(path: Path) -> None:
+    import shutil
+
+    shutil.rmtree(path, ignore_errors=False)
+
+
+def load_validated(folder: str | Path) -> Dataset:
+    """The validated dataset in ``folder``, from the cache named by ``KO_DATASET_CACHE`` if set.
+
+    Without the variable this is :func:`analysis.load_dataset`. With it, the cache entry is
+    read (and written first if missing). Invalid data raise
+    :class:`~analysis.problems.DataValidationError` either way.
+
+    Examples
+    --------
+    >>> import analysis
+    >>> from analysis.report.cache import load_validated
+    >>> load_validated(analysis.sample_path()).patients.shape[0]
+    500
+    """
+    root = os.environ.get(ENV_VAR)
+    if not root:
+        return load_dataset(folder)
+    return DatasetCache(root).load(folder)
