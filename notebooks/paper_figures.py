@@ -14,8 +14,9 @@
 # %% [markdown]
 # # Paper figures
 #
-# The figure set of a paper, sized for journal columns (single 3.5 in, double 7.2 in) and
-# saved as PDF, SVG and PNG (300 dpi). `ketamine-outcomes figures` renders this notebook and
+# The figure set of a paper, drawn at each journal column width asked for (single 3.5 in,
+# double 7.2 in; files end in `_single` and `_double`) and saved as PDF (fonts embedded), SVG,
+# PNG and, if asked for, TIFF (300 dpi). `ketamine-outcomes figures` renders this notebook and
 # writes a manifest of SHA-256 hashes; two runs on the same data give identical files.
 
 # %% tags=["parameters"]
@@ -25,6 +26,7 @@ instrument = "PHQ-9"
 min_cell_count = 11
 formats = ["pdf", "svg", "png"]
 dpi = 300
+widths = ["single", "double"]
 
 # %%
 import analysis
@@ -36,33 +38,37 @@ outcomes = analysis.derive_outcomes(dataset, params.instrument)
 save = dict(out=params.output_dir, formats=params.formats, dpi=params.dpi)
 
 # %% [markdown]
-# **Figure 1.** Improvement at the end of induction and the response categories (double column).
+# **Figure 1.** Improvement at the end of induction and the response categories.
 
 # %%
-fig1 = paper.figure_response(outcomes, width="double", k=params.min_cell_count)
-paper.save_paper_figure(fig1, name="figure1_response", **save)
+for width in params.widths:
+    fig1 = paper.figure_response(outcomes, width=width, k=params.min_cell_count)
+    paper.save_paper_figure(fig1, name=f"figure1_response_{width}", **save)
 fig1
 
 # %% [markdown]
-# **Figure 2.** Relapse after induction among responders (single column).
+# **Figure 2.** Relapse after induction among responders.
 
 # %%
-fig2 = paper.figure_relapse(outcomes, width="single", k=params.min_cell_count)
-paper.save_paper_figure(fig2, name="figure2_relapse", **save)
+for width in params.widths:
+    fig2 = paper.figure_relapse(outcomes, width=width, k=params.min_cell_count)
+    paper.save_paper_figure(fig2, name=f"figure2_relapse_{width}", **save)
 fig2
 
 # %% [markdown]
-# **Figure 3.** How long each maintenance infusion held, by rapamycin exposure (single column).
+# **Figure 3.** How long each maintenance infusion held, by rapamycin exposure.
 
 # %%
-fig3 = paper.figure_durability(outcomes, width="single", k=params.min_cell_count)
-paper.save_paper_figure(fig3, name="figure3_durability", **save)
+for width in params.widths:
+    fig3 = paper.figure_durability(outcomes, width=width, k=params.min_cell_count)
+    paper.save_paper_figure(fig3, name=f"figure3_durability_{width}", **save)
 fig3
 
 # %% [markdown]
-# **Figure 4.** Mean scores by week since the first session, by response category (single column).
+# **Figure 4.** Mean scores by week since the first session, by response category.
 
 # %%
-fig4 = paper.figure_trajectories(dataset, outcomes, width="single", k=params.min_cell_count)
-paper.save_paper_figure(fig4, name="figure4_trajectories", **save)
+for width in params.widths:
+    fig4 = paper.figure_trajectories(dataset, outcomes, width=width, k=params.min_cell_count)
+    paper.save_paper_figure(fig4, name=f"figure4_trajectories_{width}", **save)
 fig4

@@ -329,7 +329,21 @@ def test_paper_figures_are_byte_identical(tmp_path):
     one = json.loads((tmp_path / "one" / "manifest.json").read_text())
     two = json.loads((tmp_path / "two" / "manifest.json").read_text())
     assert one == two
-    assert {Path(n).suffix for n in one} == {".pdf", ".svg", ".png"} and len(one) == 12
+    # four figures at both column widths, in three formats
+    assert {Path(n).suffix for n in one} == {".pdf", ".svg", ".png"} and len(one) == 24
+    assert {Path(n).stem.rsplit("_", 1)[1] for n in one} == {"single", "double"}
+
+
+@pytest.mark.slow
+def test_paper_figures_in_tiff_are_byte_identical_at_300_dpi(tmp_path):
+    from PIL import Image
+
+    for run in ("one", "two"):
+        assert main(["figures", "--out", str(tmp_path / run), "-p", "formats", "tiff", "-p", "widths", "single"]) == 0
+    one = json.loads((tmp_path / "one" / "manifest.json").read_text())
+    assert one == json.loads((tmp_path / "two" / "manifest.json").read_text()) and len(one) == 4
+    with Image.open(tmp_path / "one" / "figures" / "figure2_relapse_single.tiff") as im:
+        assert round(im.info["dpi"][0]) == 300 and im.width == round(3.5 * 300)
 
 
 @pytest.mark.slow

@@ -35,7 +35,10 @@ def save_figure(fig, path_stem, formats=("png", "svg", "pdf"), dpi: int = 300) -
                                 "pdf.fonttype": 42, "path.simplify": True}):
         for fmt in formats:
             path = stem.with_suffix(f".{fmt}")
-            fig.savefig(path, format=fmt, dpi=dpi, metadata=metadata.get(fmt))
+            if fmt == "tiff":  # LZW-compressed, as journals accept; Pillow writes no date or software tag
+                fig.savefig(path, format=fmt, dpi=dpi, pil_kwargs={"compression": "tiff_lzw"})
+            else:
+                fig.savefig(path, format=fmt, dpi=dpi, metadata=metadata.get(fmt))
             written.append(path)
     return written
 

@@ -37,15 +37,26 @@ class FigureParameters(BaseModel):
     output_dir: str = Field("", description="Where the figure files go; empty: nothing is written.")
     instrument: str = Field("PHQ-9", description="Instrument the outcomes are defined on.")
     min_cell_count: int = Field(11, description="Curves stop where fewer patients are at risk; counts below are suppressed.")
-    formats: list[str] = Field(default_factory=lambda: ["pdf", "svg", "png"], description="File formats to write.")
-    dpi: int = Field(300, description="Resolution of PNG files.")
+    formats: list[str] = Field(default_factory=lambda: ["pdf", "svg", "png"],
+                               description="File formats to write: some of pdf, svg, png, tiff.")
+    dpi: int = Field(300, description="Resolution of PNG and TIFF files.")
+    widths: list[str] = Field(default_factory=lambda: ["single", "double"],
+                              description="Journal column widths to draw every figure at: single (3.5 in), double (7.2 in).")
 
     @field_validator("formats")
     @classmethod
     def _formats(cls, v: list[str]) -> list[str]:
-        bad = [f for f in v if f not in ("pdf", "svg", "png")]
+        bad = [f for f in v if f not in ("pdf", "svg", "png", "tiff")]
         if bad or not v:
-            raise ValueError(f"formats must be some of pdf, svg, png; got {v}")
+            raise ValueError(f"formats must be some of pdf, svg, png, tiff; got {v}")
+        return v
+
+    @field_validator("widths")
+    @classmethod
+    def _widths(cls, v: list[str]) -> list[str]:
+        bad = [w for w in v if w not in WIDTHS]
+        if bad or not v:
+            raise ValueError(f"widths must be some of single, double; got {v}")
         return v
 
     @field_validator("dpi", "min_cell_count")
