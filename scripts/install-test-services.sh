@@ -34,6 +34,6 @@ echo "create_main_cluster = false" >/etc/postgresql-common/createcluster.d/ketam
 
 echo "installing ${need[*]} (apt-get)" >&2
 apt-get update -qq
-apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
+apt-get install -y -qq "${need[@]}" >/dev/null  # with recommends: fonts-liberation for Chromium
 $restore_policy && rm -f "$policy"
 exit 0
