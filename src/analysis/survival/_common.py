@@ -371,6 +371,22 @@ def slim_frame(mf: ModelFrame) -> ModelFrame:
     return dataclasses.replace(mf, y=None, X=mf.X.iloc[:0], data=mf.data.iloc[:0], rows=mf.rows[:0])
 
 
+def require_columns(data: pd.DataFrame, roles: dict, table: str) -> ValidationReport:
+    """A new report for ``table``, after checking that every column named in ``roles``
+    (role -> column, None for an unused role) is in ``data``; all missing ones are listed in
+    one :class:`DataValidationError`."""
+    report = ValidationReport(table)
+    for role, col in roles.items():
+        if col is None:
+            continue
+        if not isinstance(col, Hashable) or col not in data.columns:
+            report.add_table_problem(
+                table, f"{role} column not found; columns are: {', '.join(map(str, data.columns[:30]))}", column=str(col))
+    if not report.ok:
+        raise DataValidationError(report)
+    return report
+
+
 def prepare(
     data: pd.DataFrame,
     duration: str,
@@ -422,16 +438,7 @@ def prepare(
     if not isinstance(data, pd.DataFrame):
         raise TypeError(f"data must be a pandas DataFrame, got {type(data).__name__}")
     roles = {"duration": duration, "event": event, "entry": entry, "weights": weights, "group": group, "strata": strata}
-    report = ValidationReport(table)
-    for role, col in roles.items():
-        if col is None:
-            continue
-        if not isinstance(col, Hashable) or col not in data.columns:
-            report.add_table_problem(
-                table, f"{role} column not found; columns are: {', '.join(map(str, data.columns[:30]))}", column=str(col)
-            )
-    if not report.ok:
-        raise DataValidationError(report)
+    report = require_columns(data, roles, table)
     frame = data.reset_index(drop=True)
     n_input = len(frame)
 

@@ -12,7 +12,7 @@ over the distinct (entry, exit, cause) patterns of the rows, a block of them at 
 
 from __future__ import annotations
 
-from collections.abc import Hashable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -22,7 +22,7 @@ from scipy import stats
 from .._kernel import check_choice, check_conf_level, get_ax, z_value
 from .._kernel.formula import missing_value_rule
 from ..problems import DataValidationError, ValidationReport
-from ._common import Grouping, group_indices, survival_values, warn_caller
+from ._common import Grouping, group_indices, require_columns, survival_values, warn_caller
 from ._confint import CONF_TYPES, survival_confint
 from ._kaplan_meier import _minmin
 from ._plotting import step_curve
@@ -155,15 +155,7 @@ def prepare_competing(
         raise TypeError(f"data must be a pandas DataFrame, got {type(data).__name__}")
     roles = {"duration": duration, "status": status, "entry": entry, "weights": weights, "group": group,
              "strata": strata}
-    report = ValidationReport(table)
-    for role, col in roles.items():
-        if col is None:
-            continue
-        if not isinstance(col, Hashable) or col not in data.columns:
-            report.add_table_problem(
-                table, f"{role} column not found; columns are: {', '.join(map(str, data.columns[:30]))}", column=str(col))
-    if not report.ok:
-        raise DataValidationError(report)
+    report = require_columns(data, roles, table)
     frame = data.reset_index(drop=True)
     n_input = len(frame)
     vals = survival_values(report, table, frame, duration=duration, entry=entry, weights=weights)

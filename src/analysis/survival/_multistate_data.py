@@ -24,8 +24,8 @@ import numpy as np
 import pandas as pd
 
 from .._kernel.formula import missing_value_rule
-from ..problems import DataValidationError, ValidationReport
-from ._common import Grouping, survival_values
+from ..problems import DataValidationError
+from ._common import Grouping, require_columns, survival_values
 from ._competing import status_codes
 
 __all__ = ["MultiStateData", "prepare_multistate", "state_order"]
@@ -118,15 +118,7 @@ def prepare_multistate(
         raise TypeError(f"data must be a pandas DataFrame, got {type(data).__name__}")
     roles = {"id": id, "start": start, "stop": stop, "to": to, "from_state": from_state, "group": group,
              "weights": weights}
-    report = ValidationReport(table)
-    for role, col in roles.items():
-        if col is None:
-            continue
-        if not isinstance(col, Hashable) or col not in data.columns:
-            report.add_table_problem(
-                table, f"{role} column not found; columns are: {', '.join(map(str, data.columns[:30]))}", column=str(col))
-    if not report.ok:
-        raise DataValidationError(report)
+    report = require_columns(data, roles, table)
     frame = data.reset_index(drop=True)
     n_input = len(frame)
     vals = survival_values(report, table, frame, duration=stop, entry=start, weights=weights)
