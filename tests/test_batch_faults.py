@@ -401,7 +401,7 @@ def test_the_cohort_report_batch_stopped_by_sigterm_resumes(tmp_path, tiny_data,
     spec = tmp_path / "spec.toml"
     spec.write_text(f'[defaults]\ndata = "{tiny_data}"\n\n[[cohort]]\nname = "all"\n\n'
                     '[[cohort]]\nname = "once"\ndefinitions = { relapse_confirmations = 1 }\n\n'
-                    '[[cohort]]\nname = "k5"\nmin_cell_count = 5\n')
+                    '[[cohort]]\nname = "site_A"\nsites = ["site_A"]\n')
     out = tmp_path / "out"
     batch = batches(spec, out, "--workers", "2")
     # both kernels running (each has written its process id beside its sockets): stop the batch mid-render
@@ -419,7 +419,7 @@ def test_the_cohort_report_batch_stopped_by_sigterm_resumes(tmp_path, tiny_data,
     code, stdout, stderr = rerun.wait(timeout=300)
     assert code == 0, stderr
     index = rerun.index()
-    assert {n: r["status"] for n, r in index.items()} == {"all": "ok", "once": "ok", "k5": "ok"}
+    assert {n: r["status"] for n, r in index.items()} == {"all": "ok", "once": "ok", "site_A": "ok"}
     assert all(r["key_figures"]["patients"] for r in index.values())
     for name in index:
         assert (out / name / "report.html").exists() and (out / name / "provenance.json").exists()

@@ -38,8 +38,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+import pandas as pd
+
 from .cache import ENV_VAR as CACHE_ENV_VAR
 from .cache import DatasetCache
+from .differencing import CohortMembers, withheld_cohorts
 from .parameters import ParameterError, ReportParameters, parse_cli_value
 from .provenance import cache_key
 from .render import (
@@ -88,6 +92,9 @@ class BatchJob:
     params: ReportParameters | None
     error: str | None = None
     key: str | None = None
+    #: what a job without parameters is reported as: ``invalid``, or ``withheld`` (its report
+    #: and earlier ones would give a small group by subtraction: :mod:`.differencing`)
+    status: str = "invalid"
 
 
 def load_spec(path: str | Path) -> list[dict[str, Any]]:
@@ -207,6 +214,8 @@ def plan_batch(rows: list[dict[str, Any]], out: Path, *, notebook: str | Path | 
     jobs: list[BatchJob] = []
     seen: dict[str, tuple[int, str]] = {}
     datasets: dict[Path, Any] = {}
+    first_key: dict[Path, int] = {}          # patients are keyed apart per data folder
+    members: list[CohortMembers] = []
     notebook = Path(notebook) if notebook else notebook_path("cohort_report")
     for i, row in enumerate(rows, start=1):
         raw = row.get("name")
@@ -244,13 +253,19 @@ def plan_batch(rows: list[dict[str, Any]], out: Path, *, notebook: str | Path | 
                                                f"run ketamine-outcomes validate {folder}"))
             continue
         try:
-            select_cohort(dataset, params)
+            cohort = select_cohort(dataset, params)
         except CohortError as exc:
             jobs.append(BatchJob(name, i, None, f"row {i}: {exc}"))
             continue
+        if folder not in first_key:
+            first_key[folder] = sum(len(datasets[f][0].patients) for f in first_key)
+        positions = pd.Index(dataset.patients["patient_id"]).get_indexer(cohort.patients["patient_id"])
+        members.append(CohortMembers(i, name, first_key[folder] + positions.astype(np.int64), params.min_cell_count))
         key = cache_key(notebook=notebook, parameters={**params.literals(), "data": str(folder)}, data_folder=folder)
         jobs.append(BatchJob(name, i, params, key=key))
-    return jobs
+    withheld = withheld_cohorts(members)
+    return [BatchJob(job.name, job.row, None, f"row {job.row}: {withheld[job.row]}", status="withheld")
+            if job.row in withheld else job for job in jobs]
 
 
 def _worker_main() -> None:
@@ -570,7 +585,9 @@ def run_batch(spec: str | Path, out: str | Path, *, workers: int | None = None, 
             for job in jobs:
                 folder = out / job.name
                 if job.params is None:
-                    results[job.row] = RenderResult(job.name, None, "invalid", error=job.error)
+                    if job.status == "withheld" and folder.is_dir():
+                        remove_tree(folder)    # an earlier batch's report of it would still leak with the others
+                    results[job.row] = RenderResult(job.name, None, job.status, error=job.error)
                     continue
                 good = last_good(folder)
                 key_file = folder / "cache_key.txt"
@@ -633,7 +650,7 @@ def _run_local(queue: list[BatchJob], out: Path, *, notebook: Path | None, timeo
     return queue
 
 
-_STATUS_ORDER = ("ok", "skipped", "stale", "failed", "crashed", "timeout", "interrupted", "invalid")
+_STATUS_ORDER = ("ok", "skipped", "stale", "failed", "crashed", "timeout", "interrupted", "invalid", "withheld")
 
 
 def write_index(results: list[RenderResult], out: Path) -> Path:
@@ -668,7 +685,7 @@ def write_index(results: list[RenderResult], out: Path) -> Path:
         "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"><title>Cohort reports</title><style>"
         "body{font-family:Helvetica,Arial,sans-serif;margin:2em;color:#1d2733}table{border-collapse:collapse}"
         "td,th{border-bottom:1px solid #d5dde6;padding:.3em .7em;text-align:left}.ok{color:#2b7a3d}"
-        ".skipped{color:#4a6c8c}.stale,.interrupted{color:#a3620a;font-weight:bold}"
+        ".skipped{color:#4a6c8c}.stale,.interrupted,.withheld{color:#a3620a;font-weight:bold}"
         ".failed,.invalid,.timeout,.crashed{color:#b03a2e;font-weight:bold}pre{background:#f5f5f5;padding:.5em}"
         "</style></head><body>\n"
         f"<h1>Cohort reports</h1><p>{len(results)} cohort(s): {summary}.</p>\n"
