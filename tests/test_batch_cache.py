@@ -104,7 +104,31 @@ def test_planning_validates_each_data_folder_once_into_the_cache(root, sample_co
                                                                  "sites": ["site_A"]}], tmp_path / "out",
                       cache=DatasetCache(root))
     assert [j.error for j in jobs] == [None, None]
-    assert [p.name for p in root.iterdir()] == [dataset_digest(sample_copy)]
+    cache = DatasetCache(root)
+    site_a = {"sites": ["site_A"], "routes": [], "periods": [], "period_column": None}
+    assert sorted(p.name for p in root.iterdir()) == sorted([dataset_digest(sample_copy),
+                                                             cache.cohort_entry(sample_copy, site_a).name])
+
+
+def test_a_report_of_a_batch_reads_its_own_cohort_not_the_whole_dataset(root, sample_copy, tmp_path, monkeypatch):
+    from analysis.report import select_cohort
+    from analysis.report import selection
+    from analysis.report.batch import plan_batch
+
+    plan_batch([{"name": "b", "data": str(sample_copy), "sites": ["site_A"], "routes": ["iv", "im"]}],
+               tmp_path / "out", cache=DatasetCache(root))
+    params = ReportParameters(data=str(sample_copy), sites=["site_A"], routes=["im", "iv"])
+    expected = select_cohort(analysis.load_dataset(sample_copy), params)
+    monkeypatch.setenv(ENV_VAR, str(root))
+    monkeypatch.setattr(selection, "load_full_dataset", lambda p: pytest.fail("read the whole dataset"))
+    cohort = selection.load_cohort(params)               # the filters in another order: the same entry
+    assert cohort.equals(expected) and len(cohort.patients) == len(expected.patients) == 188
+    assert cohort.instrument_registry.get("PHQ-9").name == "PHQ-9"
+    # another cohort, not planned: selected from the whole dataset
+    monkeypatch.undo()
+    monkeypatch.setenv(ENV_VAR, str(root))
+    other = selection.load_cohort(ReportParameters(data=str(sample_copy), sites=["site_B"]))
+    assert set(other.patients["site"]) == {"site_B"} and len(other.patients) == 155
 
 
 ENV_BODY = '''\

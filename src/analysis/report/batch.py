@@ -192,8 +192,10 @@ def plan_batch(rows: list[dict[str, Any]], out: Path, *, notebook: str | Path | 
                cache: DatasetCache | None = None) -> list[BatchJob]:
     """Check every cohort before anything runs: names, parameters, data, and the cohort filters.
 
-    Each data folder is validated once; with ``cache``, the validated dataset is written to it
-    for the reports to read (:mod:`analysis.report.cache`).
+    Each data folder is validated once; with ``cache``, the validated dataset and each filtered
+    cohort's own patients are written to it for the reports to read (:mod:`analysis.report.cache`).
+    Cohorts whose reports could be subtracted from earlier ones to give a small group are
+    ``withheld`` (:mod:`analysis.report.differencing`).
 
     Invalid rows become jobs without parameters whose ``error`` starts with the row
     (``row 3, column name: ...`` or ``row 3: ...``) and says what is expected.
@@ -209,7 +211,7 @@ def plan_batch(rows: list[dict[str, Any]], out: Path, *, notebook: str | Path | 
     row 3, column name: must not contain a path separator (/ or \\), got 'a/b'
     """
     from ..dataset import check_dataset
-    from .selection import CohortError, select_cohort
+    from .selection import CohortError, select_cohort, selection_key
 
     jobs: list[BatchJob] = []
     seen: dict[str, tuple[int, str]] = {}
@@ -257,6 +259,9 @@ def plan_batch(rows: list[dict[str, Any]], out: Path, *, notebook: str | Path | 
         except CohortError as exc:
             jobs.append(BatchJob(name, i, None, f"row {i}: {exc}"))
             continue
+        selection = selection_key(params)
+        if cache is not None and selection is not None:
+            cache.put_cohort(cohort, folder, selection)     # the report reads its own patients only
         if folder not in first_key:
             first_key[folder] = sum(len(datasets[f][0].patients) for f in first_key)
         positions = pd.Index(dataset.patients["patient_id"]).get_indexer(cohort.patients["patient_id"])

@@ -13,7 +13,10 @@ warnings and the dataset's instrument registry). ``digest`` is the SHA-256 of th
 version and of the SHA-256 of every file in the dataset folder (the same hashes the
 report's provenance records), so a changed input, or a package whose validation changed,
 never reads an old entry: it validates again. Entries are written into a temporary folder
-and renamed into place, so readers see a whole entry or none.
+and renamed into place, so readers see a whole entry or none. The planning also writes
+each filtered cohort's own patients (``<root>/cohort-<digest>/``, named after the dataset's
+digest and the cohort's filters), so that a report of one clinic of a registry reads that
+clinic, not the registry.
 
 A report uses a cache only when its environment names one (``KO_DATASET_CACHE``, set by the
 batch for its renders); ``ketamine-outcomes report`` alone loads and validates as before.
@@ -51,7 +54,7 @@ from ..dataset import Dataset, load_dataset
 from ..schema import TABLES
 from .provenance import data_hashes, package_version
 
-__all__ = ["ENV_VAR", "CacheError", "DatasetCache", "dataset_digest", "load_validated"]
+__all__ = ["ENV_VAR", "CacheError", "DatasetCache", "dataset_digest", "load_validated", "load_cohort_entry"]
 
 #: environment variable naming the cache root a report reads its dataset from
 ENV_VAR = "KO_DATASET_CACHE"
@@ -101,7 +104,9 @@ class DatasetCache:
 
     def get(self, folder: str | Path) -> Dataset | None:
         """The validated dataset of ``folder`` from the cache, or None when it has no entry."""
-        entry = self._checked_root() / dataset_digest(folder)
+        return self._read(self._checked_root() / dataset_digest(folder), folder)
+
+    def _read(self, entry: Path, folder: str | Path) -> Dataset | None:
         if not (entry / _META).is_file():
             return None
         with open(entry / _META, "rb") as handle:
@@ -114,7 +119,9 @@ class DatasetCache:
         """Write ``dataset`` (validated from ``folder``) as the entry of ``folder``; returns the entry.
 
         An entry already in place is kept (same digest, same content)."""
-        entry = self._checked_root() / dataset_digest(folder)
+        return self._write(dataset, self._checked_root() / dataset_digest(folder))
+
+    def _write(self, dataset: Dataset, entry: Path) -> Path:
         if (entry / _META).is_file():
             return entry
         partial = Path(tempfile.mkdtemp(prefix=f".{entry.name[:12]}-", dir=self.root))
@@ -132,6 +139,21 @@ class DatasetCache:
             if partial.exists():
                 _remove(partial)
         return entry
+
+    def cohort_entry(self, folder: str | Path, selection: dict) -> Path:
+        """Where the entry of one cohort of ``folder`` is: the dataset's digest and the cohort's
+        filters (:func:`analysis.report.selection.selection_key`)."""
+        payload = json.dumps({"dataset": dataset_digest(folder), "selection": selection}, sort_keys=True)
+        return self.root / ("cohort-" + hashlib.sha256(payload.encode()).hexdigest())
+
+    def get_cohort(self, folder: str | Path, selection: dict) -> Dataset | None:
+        """One cohort's patients of ``folder`` (validated with the whole dataset), or None."""
+        return self._read(self._checked_root() / self.cohort_entry(folder, selection).name, folder)
+
+    def put_cohort(self, cohort: Dataset, folder: str | Path, selection: dict) -> Path:
+        """Write one cohort of the validated dataset of ``folder``, so that its report reads
+        its own patients, not the whole dataset (on a registry, most of a report's time)."""
+        return self._write(cohort, self._checked_root() / self.cohort_entry(folder, selection).name)
 
     def load(self, folder: str | Path) -> Dataset:
         """The validated dataset of ``folder``: from the cache, or loaded, validated and written to it."""
@@ -167,3 +189,10 @@ def load_validated(folder: str | Path) -> Dataset:
     if not root:
         return load_dataset(folder)
     return DatasetCache(root).load(folder)
+
+
+def load_cohort_entry(folder: str | Path, selection: dict) -> Dataset | None:
+    """One cohort of ``folder`` from the cache named by ``KO_DATASET_CACHE``, as the batch's
+    planning wrote it; None without the variable or without such an entry."""
+    root = os.environ.get(ENV_VAR)
+    return DatasetCache(root).get_cohort(folder, selection) if root else None

@@ -41,7 +41,7 @@ from .parameters import ReportParameters
 from .privacy import (HIDDEN, Disclosure, hide_at_risk_rows, is_small, sensitivity_table, suppress_adjunct_estimates,
                       suppress_attrition, suppress_table_one)
 from .sections import Section, anchor_of
-from .selection import CohortError, load_full_dataset, select_cohort
+from .selection import CohortError, load_cohort, select_cohort
 
 __all__ = ["CohortReport", "select_cohort", "CohortError", "SECTION_TITLES"]
 
@@ -104,9 +104,8 @@ class CohortReport:
         self.k = params.min_cell_count
         output_dir = output_dir if output_dir is not None else params.output_dir
         self.output_dir = Path(output_dir) if output_dir else None
-        self.full = load_full_dataset(params)  # the batch's validated cache when there is one
-        self.dataset = select_cohort(self.full, params)
-        self.instrument = self.full.instrument_registry.get(params.instrument)
+        self.dataset = load_cohort(params)  # from the batch's validated cache when there is one
+        self.instrument = self.dataset.instrument_registry.get(params.instrument)
         self.outcomes: Outcomes = derive_outcomes(self.dataset, self.instrument.name, **params.definitions)
         categories = self.with_endpoint["category"].astype(str).value_counts()
         #: what this report may show, decided once for every output

@@ -25,7 +25,7 @@ import pandas as pd
 from ..dataset import Dataset
 from .parameters import ReportParameters
 
-__all__ = ["CohortError", "load_full_dataset", "select_cohort"]
+__all__ = ["CohortError", "load_cohort", "load_full_dataset", "select_cohort", "selection_key"]
 
 
 class CohortError(ValueError):
@@ -66,6 +66,41 @@ def select_cohort(dataset: Dataset, params: ReportParameters) -> Dataset:
     if len(ids) == 0:
         raise CohortError("the cohort has no patients after the site, route and period filters")
     return dataset.subset(ids) if not keep.all() else dataset
+
+
+def selection_key(params: ReportParameters) -> dict | None:
+    """The filters that decide a cohort's patients, in a canonical form (None: no filter).
+
+    Examples
+    --------
+    >>> from analysis.report import ReportParameters
+    >>> from analysis.report.selection import selection_key
+    >>> selection_key(ReportParameters(sites=["site_B", "site_A"]))
+    {'sites': ['site_A', 'site_B'], 'routes': [], 'periods': [], 'period_column': None}
+    >>> selection_key(ReportParameters()) is None
+    True
+    """
+    if not (params.sites or params.routes or params.periods):
+        return None
+    return {"sites": sorted(params.sites or []), "routes": sorted(params.routes or []),
+            "periods": sorted(params.periods or []), "period_column": params.period_column if params.periods else None}
+
+
+def load_cohort(params: ReportParameters) -> Dataset:
+    """The validated dataset restricted to the cohort the parameters ask for.
+
+    In a batch whose planning wrote this cohort into the batch's cache, that entry is read
+    (only this cohort's patients); otherwise the whole dataset is loaded
+    (:func:`load_full_dataset`) and the cohort selected from it (:func:`select_cohort`).
+    """
+    from .cache import load_cohort_entry
+
+    selection = selection_key(params)
+    if selection is not None:
+        cohort = load_cohort_entry(params.data_path(), selection)
+        if cohort is not None:
+            return cohort
+    return select_cohort(load_full_dataset(params), params)
 
 
 def load_full_dataset(params: ReportParameters) -> Dataset:
