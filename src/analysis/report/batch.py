@@ -217,6 +217,7 @@ def plan_batch(rows: list[dict[str, Any]], out: Path, *, notebook: str | Path | 
     seen: dict[str, tuple[int, str]] = {}
     datasets: dict[Path, Any] = {}
     first_key: dict[Path, int] = {}          # patients are keyed apart per data folder
+    patient_index: dict[Path, pd.Index] = {}
     members: list[CohortMembers] = []
     notebook = Path(notebook) if notebook else notebook_path("cohort_report")
     for i, row in enumerate(rows, start=1):
@@ -264,7 +265,8 @@ def plan_batch(rows: list[dict[str, Any]], out: Path, *, notebook: str | Path | 
             cache.put_cohort(cohort, folder, selection)     # the report reads its own patients only
         if folder not in first_key:
             first_key[folder] = sum(len(datasets[f][0].patients) for f in first_key)
-        positions = pd.Index(dataset.patients["patient_id"]).get_indexer(cohort.patients["patient_id"])
+            patient_index[folder] = pd.Index(dataset.patients["patient_id"])
+        positions = patient_index[folder].get_indexer(cohort.patients["patient_id"])
         members.append(CohortMembers(i, name, first_key[folder] + positions.astype(np.int64), params.min_cell_count))
         key = cache_key(notebook=notebook, parameters={**params.literals(), "data": str(folder)}, data_folder=folder)
         jobs.append(BatchJob(name, i, params, key=key))
