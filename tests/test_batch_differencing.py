@@ -149,3 +149,17 @@ def test_a_withheld_cohort_gets_no_report_and_its_old_report_is_removed(tmp_path
     page = (out / "index.html").read_text()
     assert 'class="withheld"' in page and 'href="site_A_no_sl/report.html"' not in page
     assert "withheld" in capsys.readouterr().err
+
+
+def test_a_copy_of_the_data_folder_is_the_same_patients(tmp_path):
+    import shutil
+
+    copy = tmp_path / "copy"
+    shutil.copytree(analysis.sample_path(), copy)
+    other = tmp_path / "other"
+    analysis.simulate(n_patients=300, seed=5).write(other)
+    rows = [{"name": "site_A", "sites": ["site_A"], "data": str(analysis.sample_path())},
+            {"name": "other", "data": str(other)},
+            {"name": "copy_no_sl", "sites": ["site_A"], "routes": ["iv", "intranasal", "im"], "data": str(copy)}]
+    jobs = plan_batch(rows, tmp_path / "reports")
+    assert [job.status if job.params is None else "planned" for job in jobs] == ["planned", "planned", "withheld"]

@@ -42,7 +42,7 @@ import numpy as np
 import pandas as pd
 
 from .cache import ENV_VAR as CACHE_ENV_VAR
-from .cache import DatasetCache
+from .cache import DatasetCache, dataset_digest
 from .differencing import CohortMembers, withheld_cohorts
 from .parameters import ParameterError, ReportParameters, parse_cli_value
 from .provenance import cache_key
@@ -216,7 +216,8 @@ def plan_batch(rows: list[dict[str, Any]], out: Path, *, notebook: str | Path | 
     jobs: list[BatchJob] = []
     seen: dict[str, tuple[int, str]] = {}
     datasets: dict[Path, Any] = {}
-    first_key: dict[Path, int] = {}          # patients are keyed apart per data folder
+    first_key: dict[str, int] = {}           # the first patient key of each dataset (by content)
+    folder_digest: dict[Path, str] = {}
     patient_index: dict[Path, pd.Index] = {}
     members: list[CohortMembers] = []
     notebook = Path(notebook) if notebook else notebook_path("cohort_report")
@@ -263,11 +264,18 @@ def plan_batch(rows: list[dict[str, Any]], out: Path, *, notebook: str | Path | 
         selection = selection_key(params)
         if cache is not None and selection is not None:
             cache.put_cohort(cohort, folder, selection)     # the report reads its own patients only
-        if folder not in first_key:
-            first_key[folder] = sum(len(datasets[f][0].patients) for f in first_key)
+        if folder not in patient_index:
+            # patients are keyed by the folder's content, so two copies of one dataset are one
+            # set of patients, and different datasets are apart
+            content = dataset_digest(folder)
+            if content not in first_key:
+                first_key[content] = sum(len(datasets[f][0].patients) for f in
+                                         {d: f for f, d in folder_digest.items()}.values())
+            folder_digest[folder] = content
             patient_index[folder] = pd.Index(dataset.patients["patient_id"])
         positions = patient_index[folder].get_indexer(cohort.patients["patient_id"])
-        members.append(CohortMembers(i, name, first_key[folder] + positions.astype(np.int64), params.min_cell_count))
+        members.append(CohortMembers(i, name, first_key[folder_digest[folder]] + positions.astype(np.int64),
+                                     params.min_cell_count))
         key = cache_key(notebook=notebook, parameters={**params.literals(), "data": str(folder)}, data_folder=folder)
         jobs.append(BatchJob(name, i, params, key=key))
     withheld = withheld_cohorts(members)
