@@ -130,7 +130,7 @@ def test_plan_batch_on_the_sample_withholds_a_site_less_its_sublingual_patients(
     assert status == {"all": "planned", "site_A": "planned", "site_B": "planned", "site_A_no_sl": "withheld",
                       "no_im": "planned"}
     job = next(j for j in jobs if j.name == "site_A_no_sl")
-    assert job.error.startswith("row 4: withheld: ") and "row 2 ('site_A')" in job.error
+    assert job.error.startswith("row 4: its counts and those of ") and "row 2 ('site_A')" in job.error
 
 
 @pytest.mark.slow

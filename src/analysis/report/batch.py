@@ -679,7 +679,8 @@ def write_index(results: list[RenderResult], out: Path) -> Path:
         has_page = r.out is not None and (r.out / "report.html").is_file()
         link = f'<a href="{html.escape(r.out.name)}/report.html">{name}</a>' if has_page else name
         cells = [link, f'<span class="{r.status}">{r.status}</span>',
-                 *[html.escape(str(r.key_figures.get(k, ""))) for k in keys], f"{r.seconds:.1f}"]
+                 *[html.escape(str(r.key_figures.get(k, ""))) for k in keys],
+                 "" if r.status in ("invalid", "withheld") else f"{r.seconds:.1f}"]
         rows.append("<tr>" + "".join(f"<td>{c}</td>" for c in cells) + "</tr>")
         if r.error:
             if r.status == "stale":
@@ -690,7 +691,8 @@ def write_index(results: list[RenderResult], out: Path) -> Path:
                     href = html.escape(f"{r.out.name}/{ATTEMPT_FOLDER}/{attempt[0].name}")
                     detail += f'<div>its notebook: <a href="{href}">{href}</a></div>'
             else:
-                detail = f"<div><strong>error</strong>: {html.escape(r.error)}</div>"
+                label = "why" if r.status == "withheld" else "error"
+                detail = f"<div><strong>{label}</strong>: {html.escape(r.error)}</div>"
             if r.failed_cell:
                 detail += f"<div><strong>failing cell</strong></div><pre>{html.escape(r.failed_cell)}</pre>"
             rows.append(f'<tr class="detail"><td colspan="{len(keys) + 3}">{detail}</td></tr>')

@@ -36,7 +36,7 @@ Examples
 >>> everyone = CohortMembers(1, "all", np.arange(40), 11)
 >>> most = CohortMembers(2, "all but three", np.arange(3, 40), 11)
 >>> print(withheld_cohorts([everyone, most])[2])
-withheld: its counts and those of row 1 ('all') would give, by subtraction, the counts of a group of fewer than 11 patients (no count from 1 to 10 may be shown, even by subtraction); earlier cohorts of the spec take precedence
+its counts and those of row 1 ('all') would give, by subtraction, the counts of a group of fewer than 11 patients (no count from 1 to 10 may be shown, even by subtraction); earlier cohorts of the spec take precedence
 >>> site_a = CohortMembers(2, "site_A", np.arange(20), 11)
 >>> withheld_cohorts([everyone, site_a])
 {}
@@ -97,7 +97,7 @@ def withheld_cohorts(cohorts: list[CohortMembers]) -> dict[int, str]:
         if clash.any():
             earlier = by_row[int(first_row[ids[np.argmax(clash)]])]
             withheld[cohort.row] = (
-                f"withheld: it shares patients with row {earlier.row} ({earlier.name!r}) but suppresses counts "
+                f"it shares patients with row {earlier.row} ({earlier.name!r}) but suppresses counts "
                 f"below {cohort.k} where that report suppresses below {earlier.k}, so one would show what the "
                 "other hides; cohorts of a batch that share patients must use one min_cell_count")
             continue
@@ -108,7 +108,7 @@ def withheld_cohorts(cohorts: list[CohortMembers]) -> dict[int, str]:
                 names = [f"row {c.row} ({c.name!r})" for c in involved]
                 names = names[0] if len(names) == 1 else ", ".join(names[:-1]) + " and " + names[-1]
                 withheld[cohort.row] = (
-                    f"withheld: its counts and those of {names} would give, by subtraction, the counts of a group "
+                    f"its counts and those of {names} would give, by subtraction, the counts of a group "
                     f"of fewer than {cohort.k} patients (no count from 1 to {cohort.k - 1} may be shown, even by "
                     "subtraction); earlier cohorts of the spec take precedence")
                 continue
