@@ -7,13 +7,15 @@ faster than 1. Each stage runs in a fresh process (see _measure.py); batches use
 nothing is skipped. The single report is also timed as a user runs it (``ketamine-outcomes
 report``, the process's whole wall time), and its phases are read from the
 ``timings_seconds`` that every ``provenance.json`` records (kernel start, cells, kernel stop,
-provenance and page), with the slowest cells from papermill's cell timings.
+provenance and page), with the slowest cells from papermill's cell timings, the time outside
+the cells (the whole process less papermill's cell durations) and the load average of each run.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import shutil
 import statistics
 import subprocess
@@ -46,6 +48,7 @@ def command_report(folder: Path) -> dict:
     """``ketamine-outcomes report`` as a user runs it: the whole process, start-up included."""
     command = Path(sys.executable).with_name("ketamine-outcomes")
     shutil.rmtree(folder, ignore_errors=True)
+    load = os.getloadavg()[0]
     started = time.perf_counter()
     run = subprocess.run([str(command), "report", "--out", str(folder)], capture_output=True, text=True)
     seconds = time.perf_counter() - started
@@ -55,12 +58,12 @@ def command_report(folder: Path) -> dict:
     nb = json.loads((folder / "cohort_report.ipynb").read_text())
     cells = sorted(((c["metadata"]["papermill"].get("duration") or 0, "".join(c["source"]).splitlines()[0][:50])
                     for c in nb["cells"] if c["cell_type"] == "code"), reverse=True)
-    return {"seconds": seconds, "phases": timings, "slowest": cells[:3],
-            "interrupt_lines": run.stderr.count("KeyboardInterrupt caught in kernel")}
+    return {"seconds": seconds, "phases": timings, "slowest": cells[:3], "in_cells": sum(d for d, _ in cells),
+            "load": load, "interrupt_lines": run.stderr.count("KeyboardInterrupt caught in kernel")}
 
 
 def print_single(runs: list[dict]) -> None:
-    each = ", ".join(f"{r['seconds']:.2f}" for r in runs)
+    each = ", ".join(f"{r['seconds']:.2f} (load {r['load']:.1f})" for r in runs)
     print(f"ketamine-outcomes report (whole process), {len(runs)} run(s): "
           f"median {statistics.median(r['seconds'] for r in runs):.2f} s ({each})")
     for phase in ("kernel_start", "cells", "kernel_stop", "page", "total"):
@@ -69,6 +72,8 @@ def print_single(runs: list[dict]) -> None:
             print(f"  {phase:<14} median {statistics.median(values):6.2f} s")
     print(f"  outside the render (process start, imports, validation): median "
           f"{statistics.median(r['seconds'] - r['phases']['total'] - r['phases'].get('page', 0) for r in runs):.2f} s")
+    print(f"  outside the cells (whole process less papermill's cell durations): median "
+          f"{statistics.median(r['seconds'] - r['in_cells'] for r in runs):.2f} s")
     print("  slowest cells (last run): " + "; ".join(f"{name} {d:.2f} s" for d, name in runs[-1]["slowest"]))
     print(f"  'KeyboardInterrupt caught in kernel' lines: {sum(r['interrupt_lines'] for r in runs)}")
 

@@ -209,7 +209,12 @@ def _report_parameters(args: argparse.Namespace):
     return ReportParameters.checked(values)
 
 
+class _BadData(Exception):
+    """The report's data have problems (already printed): the render stops before any cell."""
+
+
 def _cmd_report(args: argparse.Namespace) -> int:
+    import os
     import signal
 
     from .report import ParameterError
@@ -220,12 +225,34 @@ def _cmd_report(args: argparse.Namespace) -> int:
     except ParameterError as exc:
         print(f"ketamine-outcomes report: {exc}", file=sys.stderr)
         return EXIT_USAGE
-    if _load_or_report(params.data_path()) is None:  # checked here, not kept: the kernel loads its own
-        return EXIT_PROBLEMS
     out = args.out or Path("reports") / params.name
+    missing = [p for p in (out.resolve().parent, *out.resolve().parent.parents) if not p.exists()]
+    here = Path.cwd()
+
+    def validate() -> None:
+        # checked here, not kept (the kernel loads its own), while the kernel process starts:
+        # bad data stop the render before any cell runs, and nothing is written. From the
+        # command's folder (papermill has moved to the report's), so that problems name the data as given
+        there = Path.cwd()
+        os.chdir(here)
+        try:
+            usable = _load_or_report(params.data_path()) is not None
+        finally:
+            os.chdir(there)
+        if not usable:
+            raise _BadData
+
     try:
         with stop_on_signals() as stop:
-            result = render_report(params, out, timeout=args.timeout, progress=terminal_progress(name=params.name))
+            result = render_report(params, out, timeout=args.timeout, progress=terminal_progress(name=params.name),
+                                   while_kernel_starts=validate)
+    except _BadData:
+        for folder in missing:  # the folders made for the report (deepest first), as they were
+            try:
+                folder.rmdir()
+            except OSError:
+                break
+        return EXIT_PROBLEMS
     except RenderInterrupted as exc:
         print(f"report {params.name}: {exc}; {out} is as it was", file=sys.stderr)
         return 128 + exc.signum

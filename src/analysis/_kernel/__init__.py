@@ -2,15 +2,22 @@
 (:mod:`.formula`), the results convention (:mod:`.results`, ``docs/api.md``) and the small
 argument checks and drawing helpers (:mod:`.checks`).
 
-Private: the public names are the models' own; this package is what they share.
+Private: the public names are the models' own; this package is what they share. Its names
+are imported from their modules on first use (PEP 562), so that a module needing only the
+checks does not load patsy.
 """
 
-from .checks import DOUBLE_COLUMN, SINGLE_COLUMN, check_choice, check_conf_level, critical_value, get_ax, new_figure, z_value
-from .formula import INTERCEPT_NAME, ModelFrame, capture_env, clean_frame, design_for, formula_variables, model_frame
-from .results import (
-    RATIO_COLUMNS, SUMMARY_COLUMNS, ConvergenceWarning, ModelResult, SummaryFrame, coef_table, coefficient_plot,
-    deprecated_name, renamed_arguments, with_aliases,
-)
+from importlib import import_module
+
+_FROM = {
+    ".checks": ("DOUBLE_COLUMN", "SINGLE_COLUMN", "check_choice", "check_conf_level", "critical_value", "get_ax",
+                "new_figure", "z_value"),
+    ".formula": ("INTERCEPT_NAME", "ModelFrame", "capture_env", "clean_frame", "design_for", "formula_variables",
+                 "model_frame"),
+    ".results": ("RATIO_COLUMNS", "SUMMARY_COLUMNS", "ConvergenceWarning", "ModelResult", "SummaryFrame", "coef_table",
+                 "coefficient_plot", "deprecated_name", "renamed_arguments", "with_aliases"),
+}
+_LAZY = {name: module for module, names in _FROM.items() for name in names}
 
 __all__ = [
     "ConvergenceWarning", "INTERCEPT_NAME", "ModelFrame", "ModelResult", "RATIO_COLUMNS", "SUMMARY_COLUMNS",
@@ -18,3 +25,15 @@ __all__ = [
     "critical_value", "DOUBLE_COLUMN", "SINGLE_COLUMN", "new_figure", "deprecated_name", "design_for", "formula_variables", "get_ax", "model_frame",
     "renamed_arguments", "with_aliases", "z_value",
 ]
+
+
+def __getattr__(name: str):
+    if name in _LAZY:
+        value = getattr(import_module(_LAZY[name], __name__), name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(__all__))

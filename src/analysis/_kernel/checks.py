@@ -9,8 +9,6 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from scipy import stats
-
 __all__ = ["check_choice", "check_conf_level", "critical_value", "get_ax", "new_figure", "z_value"]
 
 #: figure widths in inches: one and two columns of a journal page
@@ -43,6 +41,8 @@ def z_value(conf_level: float) -> float:
     >>> round(z_value(0.95), 6)
     1.959964
     """
+    from scipy import stats  # on first use: ``import analysis`` does not load scipy.stats (0.5 s or more)
+
     return float(stats.norm.ppf(1.0 - (1.0 - check_conf_level(conf_level)) / 2.0))
 
 
@@ -55,6 +55,8 @@ def critical_value(conf_level: float, df=None):
     >>> round(float(critical_value(0.95, 10)), 4)
     2.2281
     """
+    from scipy import stats
+
     q = 1.0 - (1.0 - check_conf_level(conf_level)) / 2.0
     if df is None:
         return float(stats.norm.ppf(q))

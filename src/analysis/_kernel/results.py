@@ -26,7 +26,6 @@ from typing import Any, ClassVar
 
 import numpy as np
 import pandas as pd
-from scipy import stats
 
 from .checks import critical_value, get_ax
 
@@ -156,6 +155,8 @@ def coef_table(names, coef, se, conf_level: float, *, df=None, ratio: bool = Fal
     >>> tab.loc["age", ["statistic", "p_value", "ratio", "ratio_lower"]].round(4).tolist()
     [2.0, 0.0455, 1.6487, 1.0101]
     """
+    from scipy import stats  # on first use (see checks.z_value)
+
     coef = np.asarray(coef, dtype=float)
     se = np.asarray(se, dtype=float)
     with np.errstate(divide="ignore", invalid="ignore"):

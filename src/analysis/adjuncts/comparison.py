@@ -693,6 +693,21 @@ def compare_adjuncts(
                              min_exposed, labels)
 
 
+def _holm(p: np.ndarray) -> np.ndarray:
+    """Holm's step-down adjusted p-values: statsmodels' ``multipletests(p, method="holm")[1]``
+    operation for operation (the same sort, products and running maximum, so the same bits),
+    without the ``gc.collect()`` that statsmodels runs on every Holm call (0.1 s or more each
+    in a kernel holding a report's objects; a report makes a dozen)."""
+    p = np.asarray(p)
+    order = np.argsort(p)
+    ranked = np.take(p, order)
+    adjusted = np.maximum.accumulate(ranked * np.arange(len(ranked), 0, -1))
+    adjusted[adjusted > 1] = 1
+    out = np.empty_like(adjusted)
+    out[order] = adjusted
+    return out
+
+
 def _multiplicity(est: pd.DataFrame) -> pd.DataFrame:
     """Holm and Benjamini-Hochberg adjusted p-values across adjuncts, per measure."""
     from statsmodels.stats.multitest import multipletests
@@ -704,7 +719,7 @@ def _multiplicity(est: pd.DataFrame) -> pd.DataFrame:
         p = est.loc[idx, "p_value"]
         ok = p.notna()
         if ok.any():
-            est.loc[p.index[ok], "p_holm"] = multipletests(p[ok].to_numpy(float), method="holm")[1]
+            est.loc[p.index[ok], "p_holm"] = _holm(p[ok].to_numpy(float))
             est.loc[p.index[ok], "p_bh"] = multipletests(p[ok].to_numpy(float), method="fdr_bh")[1]
     cols = [c for c in est.columns if c not in ("design", "trust")] + ["design", "trust"]
     return est[cols]

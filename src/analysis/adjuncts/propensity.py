@@ -167,7 +167,8 @@ def propensity_scores(formula: str, data: pd.DataFrame, *, dropna: bool = False,
     >>> len(w) == ps.n_obs
     True
     """
-    import statsmodels.api as sm
+    from statsmodels.genmod import families
+    from statsmodels.genmod.generalized_linear_model import GLM
     from statsmodels.tools.sm_exceptions import ConvergenceWarning as StatsmodelsConvergenceWarning
 
     conf_level = check_conf_level(conf_level)
@@ -177,7 +178,7 @@ def propensity_scores(formula: str, data: pd.DataFrame, *, dropna: bool = False,
     t = _binary(mf.y, exposure)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", StatsmodelsConvergenceWarning)  # reported below as the package's warning
-        result = sm.GLM(t, mf.X, family=sm.families.Binomial()).fit(tol=tol, maxiter=max_iter)
+        result = GLM(t, mf.X, family=families.Binomial()).fit(tol=tol, maxiter=max_iter)
     converged = bool(getattr(result, "converged", True))
     if not converged:
         warnings.warn(f"propensity model {formula!r}: the fit did not converge in {max_iter} iterations; its "
@@ -327,13 +328,13 @@ def weighted_risk_difference(data: pd.DataFrame, outcome: str, treatment: str, w
     ``sandwich::vcovHC(fit, type = "HC0")``); the ratio uses the delta method on the log scale
     with the same sandwich covariance of the two rates.
     """
-    import statsmodels.api as sm
+    from statsmodels.regression.linear_model import WLS
 
     y = _binary(data[outcome], outcome)
     t = _binary(data[treatment], treatment)
     w = np.ones(len(y)) if weights is None else np.asarray(weights, dtype=float)
     X = np.column_stack([np.ones(len(t)), t])
-    fit = sm.WLS(y, X, weights=w).fit(cov_type="HC0")
+    fit = WLS(y, X, weights=w).fit(cov_type="HC0")
     cov = np.asarray(fit.cov_params())
     z = stats.norm.ppf(0.5 + conf_level / 2)
     p0 = fit.params[0]

@@ -35,13 +35,21 @@ import pandas as pd
 
 from ..dataset import Dataset
 from ..outcomes import Outcomes, derive_outcomes
-from ..survival import kaplan_meier
 
 __all__ = [
     "DEPRESSION_DOMAIN", "Effect", "FitGuard", "DataSummary", "ResponderModels", "RelapseModels", "DurabilityModels",
     "data_summary", "score_weeks", "second_instrument", "responder_covariates", "model_covariates",
     "fit_responder_models", "fit_relapse_models", "fit_durability_models", "sensitivity_counts",
 ]
+
+
+def kaplan_meier(*args, **kwargs):
+    """:func:`analysis.survival.kaplan_meier`, imported on first use: the survival package loads
+    scipy.stats, which ``ketamine-outcomes report`` does not need before the kernel starts."""
+    from ..survival import kaplan_meier as fit
+
+    return fit(*args, **kwargs)
+
 
 DEPRESSION_DOMAIN = "depression"
 
@@ -396,10 +404,13 @@ def _read_durability_models(n_intervals, n_patients, km, covariates, pwp, n_swit
 
 
 def sensitivity_counts(dataset: Dataset, outcomes: Outcomes, instrument: str, definitions: dict, *,
-                       second: str | None, conf_level: float) -> pd.DataFrame:
+                       second: str | None, conf_level: float,
+                       derived: dict[str, Outcomes] | None = None) -> pd.DataFrame:
     """The main figures under other definitions and on a second instrument, one row each
     (the first row as defined): patients with an endpoint, responders, remitters, responders
-    followed after induction and the median days to relapse."""
+    followed after induction and the median days to relapse. ``derived``: outcomes already
+    derived under a variant's definitions, by its label (``"relapse confirmed once"``), used
+    instead of deriving them again."""
     variants = [("as defined", {})]
     d = definitions
     variants.append(("relapse confirmed once", {**d, "relapse_confirmations": 1}))
@@ -407,7 +418,12 @@ def sensitivity_counts(dataset: Dataset, outcomes: Outcomes, instrument: str, de
     variants.append(("response at 40%", {**d, "response_pct": 40.0}))
     rows = []
     for label, changed in variants:
-        out = outcomes if not changed else derive_outcomes(dataset, instrument, **changed)
+        if not changed:
+            out = outcomes
+        elif derived and derived.get(label) is not None:
+            out = derived[label]
+        else:
+            out = derive_outcomes(dataset, instrument, **changed)
         rows.append(_counts(label, instrument, out, conf_level))
     if second is not None:
         out = derive_outcomes(dataset, second, **definitions)

@@ -30,7 +30,6 @@ import numpy as np
 import pandas as pd
 
 from ..outcomes import Outcomes, derive_outcomes
-from ..survival import kaplan_meier
 from .._table_one import table_one
 from . import analyses, clinical, longitudinal, prose
 from . import figures as fg
@@ -44,6 +43,15 @@ from .sections import Section, anchor_of
 from .selection import CohortError, load_cohort, select_cohort
 
 __all__ = ["CohortReport", "select_cohort", "CohortError", "SECTION_TITLES"]
+
+
+def kaplan_meier(*args, **kwargs):
+    """:func:`analysis.survival.kaplan_meier`, imported on first use: the survival package loads
+    scipy.stats, which ``ketamine-outcomes report`` does not need before the kernel starts."""
+    from ..survival import kaplan_meier as fit
+
+    return fit(*args, **kwargs)
+
 
 #: the sections of the report, in order (the table of contents)
 SECTION_TITLES = {
@@ -997,7 +1005,8 @@ class CohortReport:
         second = self.second_instrument()
         counts = analyses.sensitivity_counts(self.dataset, self.outcomes, self.instrument.name,
                                              self.params.definitions, second=second,
-                                             conf_level=self.params.conf_level)
+                                             conf_level=self.params.conf_level,
+                                             derived={"relapse confirmed once": self.one_confirmation})
         p = self.privacy
         table = sensitivity_table(counts, self.k, first_hidden={
             "responders": p.category_hidden.get("responder", False), "remitters": not p.remission_shown,

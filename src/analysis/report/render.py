@@ -146,6 +146,9 @@ class IPCKernelManager(AsyncKernelManager):
     """
 
     exit_status: int | None = None
+    #: called (no arguments) once the kernel process is launched, while it starts up; what it
+    #: raises stops the render before any cell runs (see ``while_kernel_starts`` of render_notebook)
+    after_launch: Callable[[], None] | None = None
 
     @default("transport")
     def _default_transport(self) -> str:
@@ -172,6 +175,8 @@ class IPCKernelManager(AsyncKernelManager):
         _MANAGERS[self.socket_folder] = self
         if self.kernel_pid is not None:
             Path(self.socket_folder, KERNEL_PID_FILE).write_text(f"{self.kernel_pid}\n")
+        if self.after_launch is not None:
+            self.after_launch()  # on this core, while the kernel process starts on another
 
     async def _async_is_alive(self) -> bool:
         alive = await super()._async_is_alive()
@@ -377,7 +382,8 @@ def _register_engine() -> None:
 def render_notebook(notebook: Path, out_notebook: Path, parameters: dict[str, Any], *, timeout: float | None = 900,
                     cwd: Path | None = None, ipc_dir: Path | None = None,
                     on_cell: Callable[[Any, int, Any], None] | None = None,
-                    env: Mapping[str, str] | None = None) -> None:
+                    env: Mapping[str, str] | None = None,
+                    while_kernel_starts: Callable[[], None] | None = None) -> None:
     """Execute a notebook with papermill.
 
     Raises papermill's PapermillExecutionError on a failing cell and :class:`KernelDied`
@@ -390,7 +396,10 @@ def render_notebook(notebook: Path, out_notebook: Path, parameters: dict[str, An
     afterwards; one passed in is left to the caller). The kernel gets one BLAS thread
     (:data:`BLAS_THREADS`, where the environment does not set them). ``on_cell(cell, index,
     notebook)`` is called as each cell starts (for progress); ``env`` are further environment
-    variables for the kernel. Whatever happens, the kernel's process group (the kernel and any
+    variables for the kernel. ``while_kernel_starts()`` is called as soon as the kernel process
+    is launched, so that its work overlaps the kernel's start-up (``ketamine-outcomes report``
+    validates the data there); an exception it raises propagates before any cell has run.
+    Whatever happens, the kernel's process group (the kernel and any
     process it started) is stopped before this returns, and the private folders are removed
     (the IPython history in them holds the code run, parameters included).
     """
@@ -405,6 +414,9 @@ def render_notebook(notebook: Path, out_notebook: Path, parameters: dict[str, An
     _copy_font_lists(font_cache, private / "matplotlib")
     own_ipc = ipc_dir is None
     ipc = Path(tempfile.mkdtemp(prefix="ko-")) if own_ipc else Path(ipc_dir)
+    manager_class = IPCKernelManager
+    if while_kernel_starts is not None:
+        manager_class = type("IPCKernelManager", (IPCKernelManager,), {"after_launch": staticmethod(while_kernel_starts)})
     settings = {"JUPYTER_RUNTIME_DIR": str(private / "jupyter"), "IPYTHONDIR": str(private / "ipython"),
                 "MPLCONFIGDIR": str(private / "matplotlib"), "MPLBACKEND": "module://matplotlib_inline.backend_inline",
                 "KO_IPC_DIR": str(ipc), **{k: v for k, v in BLAS_THREADS.items() if not os.environ.get(k)},
@@ -415,7 +427,7 @@ def render_notebook(notebook: Path, out_notebook: Path, parameters: dict[str, An
         pm.execute_notebook(
             str(notebook), str(out_notebook), parameters=parameters, kernel_name="python3", progress_bar=False,
             log_output=False, execution_timeout=timeout, cwd=str(cwd) if cwd else None,
-            kernel_manager_class=IPCKernelManager, engine_name=ENGINE_NAME, on_cell=on_cell,
+            kernel_manager_class=manager_class, engine_name=ENGINE_NAME, on_cell=on_cell,
             # every output has arrived when the last cell is done: a graceful exit of a kernel
             # holding pandas, scipy and statsmodels only spends a second or more tearing them down
             shutdown_kernel="immediate",
@@ -617,7 +629,8 @@ def export_html(html_path: str | Path, namespace: Mapping[str, Any]) -> Path:
 
 def render_report(params: ReportParameters, out: str | Path, *, notebook: str | Path | None = None,
                   timeout: float | None = 900, ipc_dir: Path | None = None,
-                  progress: SectionProgress | None = None) -> RenderResult:
+                  progress: SectionProgress | None = None,
+                  while_kernel_starts: Callable[[], None] | None = None) -> RenderResult:
     """Render the cohort report for ``params`` into ``out``.
 
     Writes ``<notebook>.ipynb`` (executed), ``report.html``, ``figures/``, ``tables/``,
@@ -629,7 +642,9 @@ def render_report(params: ReportParameters, out: str | Path, *, notebook: str | 
     removes the temporary folder, leaves ``out`` as it was and propagates. ``timeout`` is the
     seconds a cell may run (None: no limit); ``ipc_dir`` the kernel socket folder (default:
     a new one, removed afterwards); ``progress`` shows each cell as it starts (see
-    :func:`terminal_progress`).
+    :func:`terminal_progress`); ``while_kernel_starts`` is run as the kernel process starts
+    (:func:`render_notebook`): if it raises, the render stops before any cell, ``out`` is left
+    as it was and the exception propagates.
 
     The kernel runs in the report's folder (``output_dir`` is ``"."``) and gets the dataset
     folder as ``data = "$KO_REPORT_DATA"`` with that variable in its environment (empty for
@@ -654,7 +669,8 @@ def render_report(params: ReportParameters, out: str | Path, *, notebook: str | 
         status, error, failed_cell = "ok", None, None
         try:
             render_notebook(nb_path, executed, literals, timeout=timeout, cwd=partial, ipc_dir=ipc_dir,
-                            on_cell=progress, env={DATA_VARIABLE: str(data)} if params.data else None)
+                            on_cell=progress, env={DATA_VARIABLE: str(data)} if params.data else None,
+                            while_kernel_starts=while_kernel_starts)
         except PapermillExecutionError as exc:
             status, error = "failed", f"{exc.ename}: {exc.evalue}"
             failed_cell = _failed_cell_source(executed)

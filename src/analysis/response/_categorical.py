@@ -10,7 +10,8 @@ import warnings
 
 import numpy as np
 import pandas as pd
-import statsmodels.api as sm
+from statsmodels.discrete.discrete_model import MNLogit
+from statsmodels.tools import sm_exceptions
 
 __all__ = ["MNLogitFit", "fit_mnlogit", "ordered_outcome"]
 
@@ -75,9 +76,9 @@ def fit_mnlogit(X: np.ndarray, codes: np.ndarray, formula: str, *, max_iter: int
     with warnings.catch_warnings(), np.errstate(over="ignore", invalid="ignore", divide="ignore"):
         # convergence is read from mle_retvals and reported by the caller, with the package's warning
         # class; overflow (separation) shows as non-finite estimates, an error below
-        warnings.simplefilter("ignore", category=sm.tools.sm_exceptions.ConvergenceWarning)
+        warnings.simplefilter("ignore", category=sm_exceptions.ConvergenceWarning)
         warnings.simplefilter("ignore", category=RuntimeWarning)
-        fit = sm.MNLogit(codes, X).fit(method="newton", maxiter=max_iter, tol=tol, disp=False)
+        fit = MNLogit(codes, X).fit(method="newton", maxiter=max_iter, tol=tol, disp=False)
     B = np.asarray(fit.params, dtype=float)  # (p, K-1)
     # statsmodels' cov_params is category-major too (all terms of level 2, then 3, ...)
     theta, cov = B.T.ravel(), np.asarray(fit.cov_params(), dtype=float)

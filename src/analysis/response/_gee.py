@@ -29,8 +29,10 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
-import statsmodels.api as sm
 from statsmodels.genmod import cov_struct as cs
+from statsmodels.genmod import families
+from statsmodels.genmod.generalized_estimating_equations import GEE
+from statsmodels.tools import sm_exceptions
 
 from .._kernel import (
     ModelFrame, ModelResult, capture_env, check_choice, check_conf_level, coef_table, design_for,
@@ -348,10 +350,10 @@ def gee(
     mf = model_frame(formula, data, env=capture_env(1), dropna=dropna, extra={"cluster": cluster, "time": time})
     if family == "binomial":
         y = binary_outcome(mf.y, mf.lhs)
-        fam = sm.families.Binomial()
+        fam = families.Binomial()
     else:
         y = mf.y.to_numpy(dtype=float)
-        fam = sm.families.Gaussian()
+        fam = families.Gaussian()
     X = mf.X.to_numpy(dtype=float)
     g = mf.data[cluster].to_numpy()
     codes, uniques = pd.factorize(g)  # clusters in order of first appearance
@@ -372,11 +374,11 @@ def gee(
     else:
         order = np.argsort(codes, kind="stable")
         waves = pd.Series(np.arange(len(codes))).groupby(codes).cumcount().to_numpy() + 1
-    model = sm.GEE(y[order], X[order], groups=codes[order], time=waves[order].astype(float), family=fam,
+    model = GEE(y[order], X[order], groups=codes[order], time=waves[order].astype(float), family=fam,
                    cov_struct=_cov_struct(cov_struct))
     with warnings.catch_warnings():
         # convergence is read from the fit and reported with the package's warning class
-        warnings.simplefilter("ignore", category=sm.tools.sm_exceptions.ConvergenceWarning)
+        warnings.simplefilter("ignore", category=sm_exceptions.ConvergenceWarning)
         fit = model.fit(maxiter=500, ctol=1e-10, ddof_scale=0, cov_type="robust")
     converged = bool(getattr(fit, "converged", True))
     if not converged:

@@ -11,7 +11,9 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
-import statsmodels.api as sm
+from statsmodels.genmod import families
+from statsmodels.genmod.generalized_linear_model import GLM
+from statsmodels.tools import sm_exceptions
 
 from .._kernel import (
     ModelFrame, ModelResult, capture_env, check_choice, check_conf_level, coef_table, coefficient_plot, get_ax,
@@ -246,13 +248,13 @@ def logistic(
             "a predictor is constant or a combination of others"
         )
     with warnings.catch_warnings():
-        warnings.simplefilter("error", category=sm.tools.sm_exceptions.PerfectSeparationWarning)
+        warnings.simplefilter("error", category=sm_exceptions.PerfectSeparationWarning)
         # convergence is read from the fit and reported below with the package's warning class
-        warnings.simplefilter("ignore", category=sm.tools.sm_exceptions.ConvergenceWarning)
+        warnings.simplefilter("ignore", category=sm_exceptions.ConvergenceWarning)
         try:
-            model = sm.GLM(y, X, family=sm.families.Binomial(), freq_weights=w)
+            model = GLM(y, X, family=families.Binomial(), freq_weights=w)
             fit = model.fit(method="IRLS", tol=1e-12, maxiter=200)
-        except sm.tools.sm_exceptions.PerfectSeparationWarning:
+        except sm_exceptions.PerfectSeparationWarning:
             raise ValueError(
                 f"{formula!r}: perfect separation (a predictor or combination predicts the outcome exactly); "
                 "the maximum-likelihood estimates do not exist"

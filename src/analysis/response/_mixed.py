@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 import patsy
-import statsmodels.api as sm
+from statsmodels.regression.mixed_linear_model import MixedLM
 
 from .._kernel import (
     ModelFrame, ModelResult, capture_env, check_choice, check_conf_level, coef_table, design_for,
@@ -246,7 +246,7 @@ def mixed(
     except patsy.PatsyError as exc:
         raise ValueError(f"re_formula {re_formula!r} could not be evaluated on the data: {exc}") from None
     g = mf.data[cluster].to_numpy()
-    model = sm.MixedLM(y, X, groups=g, exog_re=Z.to_numpy(dtype=float))
+    model = MixedLM(y, X, groups=g, exog_re=Z.to_numpy(dtype=float))
     fit = None
     errors = []
     candidates = []

@@ -82,7 +82,8 @@ def brant_test(X: np.ndarray, codes: np.ndarray, K: int, names: list[str]) -> pd
     P(Y > k)), and tests b_1 = ... = b_{K-1}: jointly (omnibus, df = p (K-2)) and for each
     column of X (df = K-2).
     """
-    import statsmodels.api as sm
+    from statsmodels.genmod import families
+    from statsmodels.genmod.generalized_linear_model import GLM
 
     n, p = X.shape
     J = K - 1
@@ -90,7 +91,7 @@ def brant_test(X: np.ndarray, codes: np.ndarray, K: int, names: list[str]) -> pd
     betas, pis = [], []
     for k in range(J):
         yk = (codes > k).astype(float)
-        fit = sm.GLM(yk, Xi, family=sm.families.Binomial()).fit(method="IRLS", tol=1e-12, maxiter=200)
+        fit = GLM(yk, Xi, family=families.Binomial()).fit(method="IRLS", tol=1e-12, maxiter=200)
         betas.append(np.asarray(fit.params))
         pis.append(np.asarray(fit.fittedvalues))
     d = p + 1
