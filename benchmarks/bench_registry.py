@@ -1,7 +1,8 @@
 """Benchmark: load and derive outcomes on registries of 100,000, 300,000 and 1,000,000 patients.
 
 Usage: python benchmarks/bench_registry.py [--sizes 100000,300000,1000000] [--whole-max 300000]
-                                           [--partition-size 100000] [--seed 2026]
+                                           [--partition-size 100000] [--seed 2026] [--keep DIR]
+                                           [--stages load,partitioned,whole]
 
 Each registry is written to Parquet in blocks of 100,000 simulated patients
 (``analysis.simulate(100_000, seed=seed + block)``, patient ids renumbered so they are
@@ -16,6 +17,10 @@ and peak resident memory of that process alone):
 * ``load_dataset`` + ``derive_outcomes`` on the whole dataset at once (only up to
   ``--whole-max`` patients: at 1,000,000 it peaked at 7 GiB on the project machine).
 
+``--keep DIR`` writes each registry to ``DIR/<size>`` and reuses it when it is already there
+(same size and seed), so the 1,000,000-patient registry is written once; without it each
+registry goes to a temporary folder removed at the end. ``--stages`` picks the stages.
+
 Target (issue 15): load + derive at 1,000,000 patients under 60 s and 4 GiB on 2 cores.
 Check ``free -g`` before running the 1,000,000-patient size on a shared machine.
 """
@@ -23,6 +28,7 @@ Check ``free -g`` before running the 1,000,000-patient size on a shared machine.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import tempfile
 from pathlib import Path
 
@@ -53,7 +59,7 @@ for block in range({blocks}):
 for w in writers.values():
     w.close()
 print(f"{patients:,} patients, {{sessions:,}} sessions, {{assessments:,}} assessments", file=sys.stderr)
-open(f"{{out}}/counts.txt", "w").write(f"{{sessions}} {{assessments}}")
+open(f"{{out}}/counts.txt", "w").write(f"{{sessions}} {{assessments}} {seed}")
 """
 
 LOAD = """
@@ -74,6 +80,15 @@ open({note!r}, "w").write(f"{{time.perf_counter() - t}}")
 """
 
 
+def _registry_folder(keep: str | None, n: int):
+    """A folder for the registry of ``n`` patients: ``keep/<n>`` (kept) or a temporary one."""
+    if keep is None:
+        return tempfile.TemporaryDirectory()
+    folder = Path(keep) / str(n)
+    folder.mkdir(parents=True, exist_ok=True)
+    return contextlib.nullcontext(str(folder))
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--sizes", default="100000,300000,1000000")
@@ -81,24 +96,40 @@ def main() -> None:
                         help="largest registry derived all at once as well (peak memory grows with it)")
     parser.add_argument("--partition-size", type=int, default=100_000)
     parser.add_argument("--seed", type=int, default=2026)
+    parser.add_argument("--keep", default=None, metavar="DIR",
+                        help="write the registries to DIR/<size> and reuse them when already written")
+    parser.add_argument("--stages", default="load,partitioned,whole",
+                        help="comma-separated stages to run: load, partitioned, whole")
     args = parser.parse_args()
     sizes = [int(s) for s in args.sizes.split(",") if s.strip()]
+    stages = {s.strip() for s in args.stages.split(",") if s.strip()}
     print(f"machine: {machine()}")
     print(f"environment: {versions()}")
     results = []
     for n in sizes:
-        with tempfile.TemporaryDirectory() as tmp:
+        with _registry_folder(args.keep, n) as tmp:
             blocks = -(-n // BLOCK)
-            write = run_stage(f"write {n:,} patients (Parquet)",
-                              WRITE.format(out=tmp, blocks=blocks, block=BLOCK, patients=n, seed=args.seed))
-            sessions, assessments = (int(x) for x in (Path(tmp) / "counts.txt").read_text().split())
+            counts = Path(tmp) / "counts.txt"
+            written = counts.exists() and len(counts.read_text().split()) == 3 and \
+                int(counts.read_text().split()[2]) == args.seed
+            if written:
+                print(f"{n:,} patients: reusing the registry in {tmp}")
+                write_seconds = None
+            else:
+                write = run_stage(f"write {n:,} patients (Parquet)",
+                                  WRITE.format(out=tmp, blocks=blocks, block=BLOCK, patients=n, seed=args.seed))
+                write_seconds = write["seconds"]
+            sessions, assessments, _ = (int(x) for x in counts.read_text().split())
             mib = sum(f.stat().st_size for f in Path(tmp).glob("*.parquet")) / 2**20
-            print(f"{n:,} patients: {sessions:,} sessions, {assessments:,} assessments, {mib:.0f} MiB Parquet "
-                  f"(written in {write['seconds']:.1f} s)")
-            results.append(run_stage(f"{n:,}: load_dataset", LOAD.format(folder=tmp)))
-            calls = [("derive_outcomes_partitioned",
-                      f"derive_outcomes_partitioned(ds, 'PHQ-9', partition_size={args.partition_size})")]
-            if n <= args.whole_max:
+            print(f"{n:,} patients: {sessions:,} sessions, {assessments:,} assessments, {mib:.0f} MiB Parquet"
+                  + (f" (written in {write_seconds:.1f} s)" if write_seconds is not None else ""))
+            if "load" in stages:
+                results.append(run_stage(f"{n:,}: load_dataset", LOAD.format(folder=tmp)))
+            calls = []
+            if "partitioned" in stages:
+                calls.append(("derive_outcomes_partitioned",
+                              f"derive_outcomes_partitioned(ds, 'PHQ-9', partition_size={args.partition_size})"))
+            if "whole" in stages and n <= args.whole_max:
                 calls.append(("derive_outcomes (whole)", "analysis.derive_outcomes(ds, 'PHQ-9')"))
             for label, call in calls:
                 note = str(Path(tmp) / "derive_seconds.txt")

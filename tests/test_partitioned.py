@@ -143,3 +143,34 @@ def test_dask_refuses_misaligned_partitions(sample):
     del tables["medications"]
     with pytest.raises(ValueError, match=r"missing table\(s\) \['medications'\]"):
         derive_outcomes_dask(tables, "PHQ-9")
+
+
+def test_patient_positions_as_index_lookup(sample):
+    """Arrow's hash lookup of the rows' patients gives ``Index.get_indexer`` (-1 where absent)."""
+    from analysis.outcomes.partitioned import _patient_positions
+
+    known = sample.patients["patient_id"]
+    ids = pd.concat([sample.sessions["patient_id"], pd.Series(["nobody", None], dtype="string")], ignore_index=True)
+    got = _patient_positions(ids, known)
+    assert got.tolist() == pd.Index(known).get_indexer(ids).tolist()
+    assert got[-2:].tolist() == [-1, -1]
+
+
+def test_partition_patients_coded_as_categories(sample):
+    """Within a partition the rows' patients become categories of the partition's patients
+    (same values); the derived sessions table gets back the ids' text dtype."""
+    from analysis.outcomes.partitioned import _coded_patients, _derive_part, _split_blocks, _partition_bounds
+
+    bounds = _partition_bounds(len(sample.patients), 3, None)
+    tables, codes = next(_split_blocks(sample, bounds))
+    coded = _coded_patients(tables, codes)
+    for name in ("sessions", "assessments", "medications"):
+        ids = coded[name]["patient_id"]
+        assert isinstance(ids.dtype, pd.CategoricalDtype)
+        assert list(ids.cat.categories) == list(tables["patients"]["patient_id"])
+        assert ids.astype("string").tolist() == tables[name]["patient_id"].tolist()
+        assert (ids.index == tables[name].index).all()
+    out = _derive_part(tables, sample.instrument_registry, sample.report, "PHQ-9", {}, codes)
+    assert out.sessions["patient_id"].dtype == sample.sessions["patient_id"].dtype
+    assert out.sessions["patient_id"].tolist() == tables["sessions"]["patient_id"].tolist()
+    assert out.sessions["_row"].tolist() == tables["sessions"].index.tolist()

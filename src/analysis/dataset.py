@@ -9,7 +9,7 @@ derivations use it, and loading never changes the process-wide registry.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -19,7 +19,7 @@ from .instruments import Instrument, InstrumentRegistry, default_registry, read_
 from .problems import DataValidationError, ValidationReport
 from .reading import RawTable, find_table_files, read_table_file, special_file_kind
 from .schema import TABLES
-from .validation import fill_medication_classes, validate_tables
+from .validation import fill_medication_classes, validate_table_stream
 
 __all__ = ["Dataset", "load_dataset", "validate", "check_dataset"]
 
@@ -204,13 +204,9 @@ def check_dataset(path: str | Path, *, allow_free_text: Sequence[str] = ()) -> t
             except ValueError as exc:
                 report.add_table_problem("(dataset)", str(exc), file="instruments.toml", code="instruments")
     files = find_table_files(folder, report)
-    raw = {}
-    for name, file in files.items():
-        table = read_table_file(name, file, report)
-        if table is not None:
-            raw[name] = table
     try:
-        dataset = _build(raw, report, source=str(folder), registry=registry, allow_free_text=allow_free_text)
+        dataset = _build(_read_each(files, report), report, source=str(folder), registry=registry,
+                         allow_free_text=allow_free_text)
     except DataValidationError:
         return None, report
     return dataset, report
@@ -267,9 +263,33 @@ def validate(path: str | Path, *, allow_free_text: Sequence[str] = ()) -> Valida
     return check_dataset(path, allow_free_text=allow_free_text)[1]
 
 
-def _build(raw: Mapping[str, RawTable], report: ValidationReport, source: str | None, *,
-           registry: InstrumentRegistry, allow_free_text: Sequence[str] = ()) -> Dataset:
-    tables = validate_tables(dict(raw), report, registry=registry, allow_free_text=tuple(allow_free_text))
+def _read_each(files: Mapping[str, Path], report: ValidationReport) -> Iterator[tuple[str, RawTable]]:
+    """Read the table files one at a time, each when validation asks for it (in the order
+    of ``files``, which is the format's), and let go of each before reading the next."""
+    for name, file in files.items():
+        table = read_table_file(name, file, report)
+        if table is not None:
+            yield name, table
+        del table
+
+
+def _build(raw: Mapping[str, RawTable] | Iterable[tuple[str, RawTable]], report: ValidationReport,
+           source: str | None, *, registry: InstrumentRegistry, allow_free_text: Sequence[str] = ()) -> Dataset:
+    """Validate and type the raw tables, then build the dataset (DataValidationError on errors).
+
+    ``raw`` is a mapping of raw tables or ``(name, table)`` pairs in the format's order, such
+    as :func:`_read_each`, which reads each file only once the table before it is converted.
+    Problems found while reading a later file then come after those of converting the
+    tables before it; validation therefore records into a report of its own, added to
+    ``report`` at the end, so the problems come in the order of reading every file first
+    and validating after (the order of every earlier version).
+    """
+    pairs = ((name, raw[name]) for name in TABLES if name in raw) if isinstance(raw, Mapping) else raw
+    checks = ValidationReport(report.source)
+    tables = validate_table_stream(pairs, checks, registry=registry, allow_free_text=tuple(allow_free_text))
+    report.extend(checks)
+    for table, locator in checks._locators.items():  # how rows map to file lines, for later additions
+        report.set_locator(table, *locator)
     if not report.ok:
         raise DataValidationError(report)
     typed = {name: _canonical(name, tables.get(name)) for name in TABLES}

@@ -172,7 +172,11 @@ def _read_parquet(name: str, path: Path, report: ValidationReport) -> RawTable |
     except (OSError, pa.ArrowException) as exc:
         report.add_table_problem(name, f"cannot read Parquet file: {exc}", file=path.name, code="unreadable")
         return None
-    frame = table.to_pandas(types_mapper={pa.string(): pd.StringDtype(), pa.large_string(): pd.StringDtype()}.get)
+    # one block per column, each Arrow column released as it is converted: the table and the
+    # frame are not both held whole (text columns stay Arrow-backed, without a copy)
+    frame = table.to_pandas(types_mapper={pa.string(): pd.StringDtype(), pa.large_string(): pd.StringDtype()}.get,
+                            split_blocks=True, self_destruct=True)
+    del table
     return RawTable(name, frame, path.name, is_csv=False)
 
 

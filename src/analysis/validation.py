@@ -26,7 +26,7 @@ Validation uses the dataset's own instrument registry (built-ins plus its
 from __future__ import annotations
 
 import unicodedata
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 
 import numpy as np
 import pandas as pd
@@ -42,7 +42,7 @@ from .problems import WARNING, ValidationReport
 from .reading import RawTable
 from .schema import ROUTE_ALIASES, SEX_ALIASES, TABLES, ColumnSpec, TableSpec
 
-__all__ = ["validate_tables", "normalise_text", "MAX_STUDY_DAY", "DATE_CONVERSION_HINT"]
+__all__ = ["validate_tables", "validate_table_stream", "normalise_text", "MAX_STUDY_DAY", "DATE_CONVERSION_HINT"]
 
 #: the largest plausible distance of a study day from the patient's index date: 20 years
 MAX_STUDY_DAY = 7305
@@ -64,6 +64,7 @@ def validate_tables(
     *,
     registry: InstrumentRegistry | None = None,
     allow_free_text: Sequence[str] = (),
+    release: bool = False,
 ) -> dict[str, pd.DataFrame]:
     """Validate and type the tables; problems go to ``report``.
 
@@ -77,23 +78,46 @@ def validate_tables(
     allow_free_text : sequence of str
         Columns whose free text the user explicitly allows, passed to the anonymisation
         guard (:func:`analysis.anonymisation.check_identifying_values`).
+    release : bool, default False
+        Remove each raw table from ``raw`` once it is converted, so that its columns can be
+        freed before the next table is read into types (the loader's way of holding one
+        table's raw and typed columns at a time, not every table's).
 
     Returns the converted tables (those that could be read); the caller decides from
     ``report.ok`` whether they may be used.
     """
+    names = [name for name in TABLES if name in raw]
+    return validate_table_stream(((name, raw.pop(name) if release else raw[name]) for name in names), report,
+                                 registry=registry, allow_free_text=allow_free_text)
+
+
+def validate_table_stream(
+    tables: Iterable[tuple[str, RawTable]],
+    report: ValidationReport,
+    *,
+    registry: InstrumentRegistry | None = None,
+    allow_free_text: Sequence[str] = (),
+) -> dict[str, pd.DataFrame]:
+    """:func:`validate_tables` for raw tables that come one at a time, as ``(name, table)``
+    pairs in the order of :data:`~analysis.schema.TABLES`.
+
+    Each table is converted when it comes and then let go, so an iterator that reads each
+    file only when asked for it (as :func:`analysis.check_dataset` does) holds one table's
+    raw columns at a time, never every table's; the checks across tables run at the end,
+    on the typed tables. Problems and tables are those of :func:`validate_tables` on the
+    same tables.
+    """
     registry = default_registry() if registry is None else registry
     allow = tuple(allow_free_text)
-    tables: dict[str, pd.DataFrame] = {}
-    for name, spec in TABLES.items():
-        if name not in raw:
-            continue
-        table = raw[name]
+    typed: dict[str, pd.DataFrame] = {}
+    for name, table in tables:
         report.set_locator(name, table.file, table.line_numbers, table.is_csv)
-        converted = _convert_table(spec, table, report, registry, allow)
+        converted = _convert_table(TABLES[name], table, report, registry, allow)
+        del table  # the raw columns can go before the next table is read
         if converted is not None:
-            tables[name] = converted
-    _check_across_tables(tables, report, registry)
-    return tables
+            typed[name] = converted
+    _check_across_tables(typed, report, registry)
+    return typed
 
 
 # --- vectorised helpers --------------------------------------------------------------------
@@ -109,6 +133,18 @@ def isin(values: pd.Series, allowed) -> np.ndarray:
     value_set = pa.array(pd.Series(list(allowed) if not isinstance(allowed, pd.Series) else allowed, dtype="string").dropna().unique(),
                          type=pa.large_string())
     return pc.is_in(array, value_set=value_set, skip_nulls=True).to_numpy(zero_copy_only=False) & values.notna().to_numpy()
+
+
+def _map_distinct(text: pd.Series, func) -> pd.Series:
+    """``func(text)`` for an element-wise ``func`` of a ``string`` Series, computed once per
+    distinct value and spread back; ``text`` itself when ``func`` changes no value (so a
+    clean column of millions of rows is not copied)."""
+    codes, uniques = pd.factorize(text, use_na_sentinel=True)
+    distinct = pd.Series(uniques, dtype="string")
+    mapped = func(distinct)
+    if mapped.dtype == text.dtype and mapped.equals(distinct):
+        return text
+    return pd.Series(mapped.array.take(codes, allow_fill=True), index=text.index, name=text.name)
 
 
 def map_unique(values: pd.Series, func) -> pd.Series:
@@ -180,12 +216,20 @@ def _needs_normalising(values: pd.Series) -> np.ndarray:
     return ~pc.fill_null(plain, True).to_numpy(zero_copy_only=False)
 
 
-def _normalise_column(table: str, col: str, values: pd.Series, report: ValidationReport) -> pd.Series:
-    """Normalise the text values of a column (each distinct value once), warning at each change."""
+def _normalise_column(table: str, col: str, values: pd.Series, report: ValidationReport,
+                      plain: set[str] | None = None) -> pd.Series:
+    """Normalise the text values of a column (each distinct value once), warning at each change.
+
+    A text column whose every value is printable ASCII without a space at either end (so
+    nothing changes) is added to ``plain``: later steps need not look at it again for
+    surrounding whitespace, tabs or line breaks.
+    """
     if not (pd.api.types.is_string_dtype(values) or values.dtype == object):
         return values
     candidates = np.flatnonzero(_needs_normalising(values))
     if candidates.size == 0:
+        if plain is not None and isinstance(values.dtype, pd.StringDtype):
+            plain.add(col)
         return values
     subset = values.iloc[candidates]
     try:
@@ -239,8 +283,11 @@ def _convert_table(spec: TableSpec, raw: RawTable, report: ValidationReport, reg
     if len(frame) == 0:
         report.add_table_problem(name, "table is empty: it has a header but no data rows", code="empty")
         return None
-    frame = pd.DataFrame({col: _normalise_column(name, col, frame[col], report) for col in frame.columns},
-                         index=frame.index)
+    # copy=False: the columns are not stacked into blocks (a copy of every number column);
+    # with copy-on-write the frame shares them safely
+    plain: set[str] = set()  # text columns of printable ASCII only, without surrounding spaces
+    frame = pd.DataFrame({col: _normalise_column(name, col, frame[col], report, plain) for col in frame.columns},
+                         index=frame.index, copy=False)
     _add_import_hints(name, frame, report)
     refused = anonymisation.check_column_names(name, list(frame.columns), report)
     frame = frame.drop(columns=refused)
@@ -261,11 +308,11 @@ def _convert_table(spec: TableSpec, raw: RawTable, report: ValidationReport, reg
         if col_spec is None:
             out[col] = _convert_extra(name, col, frame[col], report)
         else:
-            out[col] = _convert_column(name, col_spec, frame[col], report, registry)
-    typed = pd.DataFrame(out, index=frame.index)
-    _run_schema(spec, typed, frame.isna(), report)
+            out[col] = _convert_column(name, col_spec, frame[col], report, registry, plain=col in plain)
+    typed = pd.DataFrame(out, index=frame.index, copy=False)
+    _run_schema(spec, typed, frame, report)
     _warn_outside(spec, typed, report)
-    _check_identifiers(spec, typed, report)
+    _check_identifiers(spec, typed, report, plain)
     _check_study_days(spec, typed, report)
     text_cols = [c for c in typed.columns if c not in {"patient_id", "drug", "drug_class", "instrument", "route", "phase", "sex"}
                  and pd.api.types.is_string_dtype(typed[c])]
@@ -285,32 +332,44 @@ def _add_import_hints(table: str, frame: pd.DataFrame, report: ValidationReport)
 
 
 def _convert_column(table: str, spec: ColumnSpec, values: pd.Series, report: ValidationReport,
-                    registry: InstrumentRegistry) -> pd.Series:
+                    registry: InstrumentRegistry, *, plain: bool = False) -> pd.Series:
     kind = spec.kind
     if kind in ("number", "integer", "day"):
         return _to_number(table, spec, values, report)
     if kind == "boolean":
         return _to_boolean(table, spec.name, values, report)
-    text = _to_text(values)
+    text = _to_text(values, plain=plain)
     if kind == "category":
-        text = text.str.lower()
-        if spec.name == "route":
-            text = text.replace(ROUTE_ALIASES)
-        elif spec.name == "sex":
-            text = text.replace(SEX_ALIASES)
-        elif spec.name == "instrument":
+        if spec.name == "instrument":
             return _to_instrument(table, values, text, report, registry)
+        aliases = {"route": ROUTE_ALIASES, "sex": SEX_ALIASES}.get(spec.name)
+        text = _map_distinct(text, lambda v: v.str.lower().replace(aliases) if aliases else v.str.lower())
     return text
 
 
-def _to_text(values: pd.Series) -> pd.Series:
+def _to_text(values: pd.Series, *, plain: bool = False) -> pd.Series:
+    """Text with surrounding whitespace removed and empty values missing; ``plain``: the
+    values are known to be printable ASCII without surrounding spaces."""
     if pd.api.types.is_float_dtype(values):
         # a numeric id column from Parquet: 1.0 -> "1", so CSV and Parquet agree
         as_int = values.dropna()
         if (as_int == np.round(as_int)).all():
             values = values.astype("Int64")
-    text = values.astype("string").str.strip()
+    text = values.astype("string")
+    if _is_stripped_text(text, plain=plain):
+        return text  # what strip and masking "" would give, without copying the column
+    text = text.str.strip()
     return text.mask(text == "", pd.NA)
+
+
+def _is_stripped_text(text: pd.Series, *, plain: bool = False) -> bool:
+    """True when no value of a ``string`` column has surrounding whitespace or is empty:
+    printable ASCII without a space at either end (the only printable ASCII whitespace) and
+    at least one character. ``plain``: the first is known already."""
+    if not plain and _needs_normalising(text).any():
+        return False
+    array = pa.array(text, type=pa.large_string(), from_pandas=True)
+    return not pc.any(pc.equal(pc.binary_length(array), 0)).as_py()
 
 
 def _to_number(table: str, spec: ColumnSpec, values: pd.Series, report: ValidationReport) -> pd.Series:
@@ -383,22 +442,39 @@ def _to_boolean(table: str, col: str, values: pd.Series, report: ValidationRepor
 
 def _to_instrument(table: str, raw: pd.Series, text: pd.Series, report: ValidationReport,
                    registry: InstrumentRegistry) -> pd.Series:
-    mapping = registry.canonical_name_map(str(v) for v in text.dropna().unique())
-    canonical = map_unique(text, mapping.get)
-    unknown = np.flatnonzero(text.notna().to_numpy() & canonical.isna().to_numpy())
+    """Instrument names (``text``: stripped) as the registry's canonical names, matched lower
+    cased; unknown and ambiguous names reported at their rows.
+
+    Everything is done once per distinct value (a registry's 25 million assessments name a
+    handful of instruments), and a column that already holds canonical names is returned
+    as it is, not rebuilt.
+    """
+    codes, uniques = pd.factorize(text, use_na_sentinel=True)  # distinct values as written, in order of appearance
+    lowered = pd.Series(uniques, dtype="string").str.lower()
+    name_of, lowered_names = pd.factorize(lowered, use_na_sentinel=True)  # distinct lower-cased names, in order
+    names = [str(v) for v in lowered_names]
+    mapping = registry.canonical_name_map(names)
+    canonical = [mapping.get(names[j]) for j in name_of]  # per distinct value as written
+
+    def rows_where(per_value: np.ndarray) -> np.ndarray:
+        return np.flatnonzero(np.append(per_value, False)[codes])  # a missing value (code -1) never
+
+    unknown = rows_where(np.array([c is None for c in canonical], dtype=bool))
     report.add_rows(
         table, "instrument", unknown, raw.iloc[unknown],
         f"unknown instrument; expected one of {', '.join(registry.names())}, or register it "
         "(analysis.register_instrument or an instruments.toml beside the data)",
         code="unknown_instrument",
     )
-    for name in text.dropna().unique():  # aliases naming more than one version of a scale: warned, never silent
-        note = ambiguous_alias_note(str(name), mapping.get(name))
+    for j, name in enumerate(names):  # aliases naming more than one version of a scale: warned, never silent
+        note = ambiguous_alias_note(name, mapping.get(name))
         if note is not None and mapping.get(name) is not None:
-            pos = np.flatnonzero((text == name).to_numpy(dtype=bool, na_value=False))
+            pos = rows_where(name_of == j)
             report.add_rows(table, "instrument", pos, raw.iloc[pos], f"ambiguous instrument name: {note}; write the "
                             "version's own name to silence this", severity=WARNING, code="ambiguous_instrument")
-    return canonical.astype("string")
+    if all(c is not None and c == str(u) for c, u in zip(canonical, uniques)):
+        return text.astype("string")  # every name is canonical already
+    return pd.Series(pd.array(canonical, dtype="string").take(codes, allow_fill=True), index=text.index)
 
 
 def _convert_extra(table: str, col: str, values: pd.Series, report: ValidationReport) -> pd.Series:
@@ -429,9 +505,15 @@ def _convert_extra(table: str, col: str, values: pd.Series, report: ValidationRe
     return text
 
 
-def _run_schema(spec: TableSpec, frame: pd.DataFrame, raw_missing: pd.DataFrame, report: ValidationReport) -> None:
-    """Column rules through pandera. ``raw_missing`` marks values empty before conversion:
-    a value that is missing only after conversion was already reported as a bad value."""
+def _run_schema(spec: TableSpec, frame: pd.DataFrame, before: pd.DataFrame, report: ValidationReport) -> None:
+    """Column rules through pandera. ``before`` is the table before conversion: a value that
+    is missing only after conversion was already reported as a bad value.
+
+    A column whose rules no value can break (one vectorised pass, :func:`_may_break_rules`)
+    is left out of the pandera schema, and pandera is not run when no column is left: on a
+    clean registry of millions of rows that is most of the time of these checks, and the
+    problems pandera reports for the other columns are the same.
+    """
     columns = {}
     for col in spec.columns:
         if col.name not in frame.columns:
@@ -440,6 +522,10 @@ def _run_schema(spec: TableSpec, frame: pd.DataFrame, raw_missing: pd.DataFrame,
         maximum = col.maximum
         if spec.name == "patients" and col.name == "age":
             maximum = None  # ages over 89 are the anonymisation guard's to report
+        nullable = col.nullable or col.name not in spec.required_columns
+        unique = col.name in spec.unique
+        if not _may_break_rules(frame[col.name], col, maximum, nullable, unique):
+            continue
         if col.allowed:
             checks.append(pdr.Check.isin(list(col.allowed), error=f"expected one of {', '.join(col.allowed)}"))
         if col.minimum is not None and maximum is not None:
@@ -448,10 +534,9 @@ def _run_schema(spec: TableSpec, frame: pd.DataFrame, raw_missing: pd.DataFrame,
             checks.append(pdr.Check.ge(col.minimum, error=f"expected a value >= {col.minimum:g}"))
         elif maximum is not None:
             checks.append(pdr.Check.le(maximum, error=f"expected a value <= {maximum:g}"))
-        columns[col.name] = pdr.Column(
-            checks=checks, nullable=col.nullable or col.name not in spec.required_columns,
-            unique=col.name in spec.unique, required=False,
-        )
+        columns[col.name] = pdr.Column(checks=checks, nullable=nullable, unique=unique, required=False)
+    if not columns:
+        return
     schema = pdr.DataFrameSchema(columns, strict=False, name=spec.name)
     try:
         schema.validate(frame, lazy=True)
@@ -461,7 +546,7 @@ def _run_schema(spec: TableSpec, frame: pd.DataFrame, raw_missing: pd.DataFrame,
         for (col, check), group in cases.groupby(["column", "check"], sort=False):
             positions = group["index"].astype("int64").to_numpy()
             if check == "not_nullable":
-                positions = positions[raw_missing[col].to_numpy()[positions]]
+                positions = positions[before[col].isna().to_numpy()[positions]]
                 message = f"required value is missing (expected {_expected_for(spec.column(col))})"
                 values = None
             elif check == "field_uniqueness":
@@ -471,6 +556,30 @@ def _run_schema(spec: TableSpec, frame: pd.DataFrame, raw_missing: pd.DataFrame,
                 message = str(check)
                 values = group["failure_case"]
             report.add_rows(spec.name, col, positions, values, message, code=str(check).split(" ")[0])
+
+
+def _may_break_rules(values: pd.Series, col: ColumnSpec, maximum: float | None, nullable: bool, unique: bool) -> bool:
+    """False only when no value of the column can fail its schema rules (missing values where
+    not allowed, repeats where unique, values outside ``allowed`` or the range; pandera
+    checks skip missing values, as here); True when one may, or when unsure."""
+    present = values.notna().to_numpy(dtype=bool)
+    if not nullable and not present.all():
+        return True
+    if unique and not values.dropna().is_unique:
+        return True
+    if col.allowed and not isin(values, col.allowed)[present].all():
+        return True
+    if col.minimum is not None or maximum is not None:
+        if not pd.api.types.is_numeric_dtype(values) or pd.api.types.is_bool_dtype(values):
+            return True
+        x = values.to_numpy(dtype=float, na_value=np.nan)
+        with np.errstate(invalid="ignore"):
+            outside = (x < col.minimum) if col.minimum is not None else np.zeros(len(x), dtype=bool)
+            if maximum is not None:
+                outside |= x > maximum
+        if outside.any():
+            return True
+    return False
 
 
 def _expected_for(col: ColumnSpec) -> str:
@@ -498,15 +607,18 @@ def _warn_outside(spec: TableSpec, frame: pd.DataFrame, report: ValidationReport
         )
 
 
-def _check_identifiers(spec: TableSpec, frame: pd.DataFrame, report: ValidationReport) -> None:
+def _check_identifiers(spec: TableSpec, frame: pd.DataFrame, report: ValidationReport,
+                       plain: set[str] = frozenset()) -> None:
     """An identifier is one line of text: a tab or line break in one is an error (a stray
-    quote in a CSV file pulls the next line into the value)."""
+    quote in a CSV file pulls the next line into the value). Columns in ``plain`` (printable
+    ASCII only) hold none."""
     for col in spec.columns:
-        if col.kind != "id" or col.name not in frame.columns:
+        if col.kind != "id" or col.name not in frame.columns or col.name in plain:
             continue
         values = frame[col.name].astype("string")
-        bad = values.str.contains(r"[\t\n\r]", regex=True).fillna(False).to_numpy(dtype=bool)
-        pos = np.flatnonzero(bad)
+        # printable ASCII holds no tab or line break: the pattern runs on the other values only
+        maybe = np.flatnonzero(_needs_normalising(values))
+        pos = maybe[values.iloc[maybe].str.contains(r"[\t\n\r]", regex=True).fillna(False).to_numpy(dtype=bool)]
         report.add_rows(spec.name, col.name, pos, values.iloc[pos],
                         "identifier holds a tab or line break; expected one line of text (is a quote missing "
                         "or doubled in the file?)", code="control_character")
@@ -536,6 +648,9 @@ def _check_study_days(spec: TableSpec, frame: pd.DataFrame, report: ValidationRe
     day_cols = [c.name for c in spec.columns if c.kind == "day" and c.name in frame.columns]
     if not day_cols:
         return
+    with np.errstate(invalid="ignore"):  # one pass per column first: on a clean table nothing more is done
+        if not any((np.abs(frame[c].to_numpy(dtype=float, na_value=np.nan)) > MAX_STUDY_DAY).any() for c in day_cols):
+            return
     days = np.column_stack([frame[c].to_numpy(dtype=float, na_value=np.nan) for c in day_cols])
     present = ~np.isnan(days)
     beyond = present & (np.abs(days) > MAX_STUDY_DAY)
@@ -601,8 +716,70 @@ def _check_across_tables(tables: dict[str, pd.DataFrame], report: ValidationRepo
         _check_medications(tables["medications"], report)
 
 
+def _row_keys(frame: pd.DataFrame) -> np.ndarray | None:
+    """A 64-bit key per row, equal for rows that are equal (``DataFrame.duplicated``'s
+    equality: missing equals missing), mostly different otherwise; None when no column can
+    be used. The key is made from ``patient_id`` (factorised: Arrow's dictionary encoding)
+    and the numbers and flags (the bits of their float value, -0.0 as 0.0 and every missing
+    value as one NaN); other text columns are left out, which only lets more rows share a key."""
+    key = None
+    for col in frame.columns:
+        values = frame[col]
+        if isinstance(values.dtype, pd.StringDtype):
+            if col != "patient_id":
+                continue
+            part = pd.factorize(values, use_na_sentinel=True)[0].astype(np.int64).view(np.uint64)
+        elif pd.api.types.is_numeric_dtype(values) or pd.api.types.is_bool_dtype(values):
+            x = values.to_numpy(dtype=float, na_value=np.nan) + 0.0
+            x[np.isnan(x)] = np.nan
+            part = x.view(np.uint64)
+        else:
+            continue
+        key = _mix64(part if key is None else key ^ part)
+    return key
+
+
+def _mix64(z: np.ndarray) -> np.ndarray:
+    """SplitMix64's finaliser (a bijection of 64-bit words): every bit of the result depends
+    on every bit of ``z`` (the bits of a float holding a small whole number are mostly zeros)."""
+    z = z + np.uint64(0x9E3779B97F4A7C15)
+    z ^= z >> np.uint64(30)
+    z *= np.uint64(0xBF58476D1CE4E5B9)
+    z ^= z >> np.uint64(27)
+    z *= np.uint64(0x94D049BB133111EB)
+    z ^= z >> np.uint64(31)
+    return z
+
+
+def _duplicated_rows(frame: pd.DataFrame) -> np.ndarray:
+    """Positions of the rows that repeat an earlier row exactly (``frame.duplicated(keep="first")``).
+
+    Rows are first grouped by a 64-bit row key (:func:`_row_keys`): equal rows have equal
+    keys, so every duplicate and the row it repeats are among the rows whose key occurs more
+    than once (found by sorting the keys), and the exact comparison runs on those rows only
+    (on a registry of millions of rows, hardly any).
+    """
+    keys = _row_keys(frame) if len(frame) else None
+    if keys is None:
+        return np.flatnonzero(frame.duplicated(keep="first").to_numpy())
+    ordered = np.sort(keys)
+    repeated = ordered[1:][ordered[1:] == ordered[:-1]]
+    del ordered
+    if repeated.size == 0:
+        return np.zeros(0, dtype=np.int64)
+    repeated = np.unique(repeated)
+    # rows whose key may be a repeated one, by a table of the keys' low 24 bits (one look-up
+    # per row, no search), then the exact test on those
+    seen = np.zeros(1 << 24, dtype=bool)
+    seen[(repeated & np.uint64(0xFFFFFF)).astype(np.intp)] = True
+    maybe = np.flatnonzero(seen[(keys & np.uint64(0xFFFFFF)).astype(np.intp)])
+    at = np.minimum(np.searchsorted(repeated, keys[maybe]), repeated.size - 1)
+    candidates = maybe[repeated[at] == keys[maybe]]
+    return candidates[frame.iloc[candidates].duplicated(keep="first").to_numpy()]
+
+
 def _check_duplicate_rows(name: str, frame: pd.DataFrame, report: ValidationReport) -> None:
-    dup = np.flatnonzero(frame.duplicated(keep="first").to_numpy())
+    dup = _duplicated_rows(frame)
     if dup.size:
         first = frame.iloc[dup]
         shown = first.get("patient_id", pd.Series([None] * len(dup)))
@@ -615,9 +792,10 @@ def _check_scores(frame: pd.DataFrame, report: ValidationReport, registry: Instr
     instrument = frame["instrument"]
     score = frame["score"].to_numpy(dtype=float, na_value=np.nan)
     item_cols = [c for c in frame.columns if c.startswith("item_") and c[5:].isdigit()]
-    for name in instrument.dropna().unique():
+    codes, uniques = pd.factorize(instrument, use_na_sentinel=True)  # distinct names in order of appearance
+    for k, name in enumerate(uniques):
         inst = registry.get(str(name))
-        rows = (instrument == name).to_numpy(dtype=bool, na_value=False)
+        rows = codes == k
         bad = np.flatnonzero(rows & ((score < inst.min_score) | (score > inst.max_score)))
         report.add_rows(
             "assessments", "score", bad, score[bad],

@@ -30,6 +30,8 @@ from collections.abc import Mapping, Sequence
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 
 from ..dataset import Dataset
 from ..instruments import InstrumentRegistry, default_registry
@@ -64,8 +66,21 @@ def _partition_bounds(n_patients: int, n_partitions: int | None, partition_size:
     return np.linspace(0, n_patients, n_partitions + 1).round().astype(np.int64)
 
 
-def _block_of_rows(patient_ids: pd.Series, index: pd.Index, block_of_patient: np.ndarray, table: str) -> np.ndarray:
-    code = index.get_indexer(patient_ids)
+def _patient_positions(patient_ids: pd.Series, known: pd.Series) -> np.ndarray:
+    """Row of each ``patient_ids`` value in ``known`` (unique ids), -1 where it is not there:
+    ``pd.Index(known).get_indexer(patient_ids)``, for text ids by Arrow's hash lookup (no
+    Python string per row: on 25 million assessments that is seconds and gigabytes less)."""
+    index = pd.Index(known)
+    if not (isinstance(patient_ids.dtype, pd.StringDtype) and isinstance(known.dtype, pd.StringDtype)
+            and index.is_unique):
+        return index.get_indexer(patient_ids)
+    values = pa.array(patient_ids, type=pa.large_string(), from_pandas=True)
+    value_set = pa.array(known, type=pa.large_string(), from_pandas=True)
+    found = pc.index_in(values, value_set=value_set, skip_nulls=not known.isna().any())
+    return pc.fill_null(found, -1).to_numpy(zero_copy_only=False).astype(np.int64)
+
+
+def _block_of_rows(patient_ids: pd.Series, code: np.ndarray, block_of_patient: np.ndarray, table: str) -> np.ndarray:
     if (code < 0).any():
         first = patient_ids.iloc[int(np.flatnonzero(code < 0)[0])]
         raise ValueError(f"{table}: patient_id {first!r} is not in the patients table; partitions need every row's "
@@ -73,24 +88,40 @@ def _block_of_rows(patient_ids: pd.Series, index: pd.Index, block_of_patient: np
     return block_of_patient[code]
 
 
-def _split_tables(dataset: Dataset, bounds: np.ndarray):
-    """The four tables of every block, one block at a time (a generator: only the block
-    being derived is copied); each keeps its rows' order and its original index (the row
-    in the whole table)."""
+def _split_blocks(dataset: Dataset, bounds: np.ndarray):
+    """The four tables of every block and, per table, each row's patient as its row in the
+    block's patients table; one block at a time (a generator: only the block being derived
+    is copied). Each table keeps its rows' order and its original index (the row in the
+    whole table)."""
     patients = dataset.patients
-    index = pd.Index(patients["patient_id"])
     n_blocks = len(bounds) - 1
     block_of_patient = np.repeat(np.arange(n_blocks), np.diff(bounds))
     rows = {}
     for name in ("sessions", "assessments", "medications"):
         table = getattr(dataset, name)
-        block = _block_of_rows(table["patient_id"], index, block_of_patient, name)
-        order = np.argsort(block, kind="stable")  # rows of a block together, in table order
-        rows[name] = (order, np.searchsorted(block[order], np.arange(n_blocks + 1)))
+        code = _patient_positions(table["patient_id"], patients["patient_id"])
+        block = _block_of_rows(table["patient_id"], code, block_of_patient, name)
+        if len(block) < 2 or (np.diff(block) >= 0).all():  # a table in patient order: blocks are row ranges
+            order = None
+            starts = np.searchsorted(block, np.arange(n_blocks + 1))
+        else:
+            order = np.argsort(block, kind="stable")  # rows of a block together, in table order
+            starts = np.searchsorted(block[order], np.arange(n_blocks + 1))
+        rows[name] = (order, starts, code)
     for b in range(n_blocks):
         tables = {"patients": patients.iloc[bounds[b]:bounds[b + 1]]}
-        for name, (order, starts) in rows.items():
-            tables[name] = getattr(dataset, name).iloc[order[starts[b]:starts[b + 1]]]
+        codes = {}
+        for name, (order, starts, code) in rows.items():
+            take = slice(starts[b], starts[b + 1]) if order is None else order[starts[b]:starts[b + 1]]
+            tables[name] = getattr(dataset, name).iloc[take]
+            codes[name] = code[take] - bounds[b]
+        yield tables, codes
+        del tables, codes  # before the next block is copied
+
+
+def _split_tables(dataset: Dataset, bounds: np.ndarray):
+    """The four tables of every block, one block at a time (:func:`_split_blocks`)."""
+    for tables, _ in _split_blocks(dataset, bounds):
         yield tables
 
 
@@ -132,25 +163,75 @@ def partition_dataset(dataset: Dataset, *, n_partitions: int | None = None,
 # one partition, and putting the parts together
 # ----------------------------------------------------------------------------------------
 def _exposure_columns(medications: pd.DataFrame) -> list[str]:
-    """The exposure columns ``derive_outcomes`` makes for these medications, in its order."""
+    """The exposure columns ``derive_outcomes`` makes for these medications, in its order
+    (each distinct drug and class named once)."""
     meds = medications.dropna(subset=["drug"]) if len(medications) else medications
     if len(meds) == 0:
         return ["benzo_dze_mg"]
-    drugs = sorted({exposure_column("drug", x) for x in meds["drug"]})
-    classes = sorted({exposure_column("class", x) for x in meds["drug_class"].dropna()})
+    drugs = sorted({exposure_column("drug", x) for x in meds["drug"].unique()})
+    classes = sorted({exposure_column("class", x) for x in meds["drug_class"].dropna().unique()})
     return drugs + classes + ["benzo_dze_mg"]
 
 
+def _coded_patients(tables: Mapping[str, pd.DataFrame], codes: Mapping[str, np.ndarray] | None) -> dict:
+    """The partition's tables with ``patient_id`` of sessions, assessments and medications as
+    a categorical whose categories are the partition's patients (in their order).
+
+    ``derive_outcomes`` only matches these ids with the patients' ids (lookups, groups,
+    joins), and a categorical is matched by its few categories and integer codes instead of
+    by millions of strings; the values are the same. ``codes`` (each row's patient as its
+    row in the partition's patients table) saves the lookup when the split has it. Tables
+    whose ids cannot be coded so (a patient not in the partition, ids that are not text)
+    are left as they are.
+    """
+    out = dict(tables)
+    known = tables["patients"]["patient_id"]
+    if not isinstance(known.dtype, pd.StringDtype) or known.isna().any() or not known.is_unique:
+        return out
+    dtype = pd.CategoricalDtype(pd.Index(known.array))
+    for name in ("sessions", "assessments", "medications"):
+        frame = tables[name]
+        code = codes.get(name) if codes is not None else None
+        if code is None:
+            if not isinstance(frame["patient_id"].dtype, pd.StringDtype):
+                continue
+            code = _patient_positions(frame["patient_id"], known)
+        if len(code) and code.min() < 0:
+            continue
+        coded = pd.Categorical.from_codes(code.astype(np.int32 if len(known) < 2**31 else np.int64), dtype=dtype)
+        out[name] = frame.assign(patient_id=pd.Series(coded, index=frame.index))
+    return out
+
+
 def _derive_part(tables: Mapping[str, pd.DataFrame], registry: InstrumentRegistry, report: ValidationReport,
-                 instrument: str, definitions: dict) -> Outcomes:
-    """``derive_outcomes`` on one partition; its sessions table carries the whole-table row."""
+                 instrument: str, definitions: dict, codes: Mapping[str, np.ndarray] | None = None) -> Outcomes:
+    """``derive_outcomes`` on one partition; its sessions table carries the whole-table row.
+
+    The derivation runs on the partition with its patients coded (:func:`_coded_patients`);
+    the result's tables are those of the partition as given: a column that comes out with
+    the coded ids' categorical dtype (the sessions table's ``patient_id``) is given back the
+    ids' own dtype.
+    """
     rows = tables["sessions"].index.to_numpy()
-    part = Dataset(**{n: t.reset_index(drop=True) for n, t in tables.items()}, report=report,
+    id_dtype = tables["sessions"]["patient_id"].dtype
+    coded = _coded_patients(tables, codes)
+    part = Dataset(**{n: t.reset_index(drop=True) for n, t in coded.items()}, report=report,
                    instrument_registry=registry)
     out = derive_outcomes(part, instrument, **definitions)
-    sessions = out.sessions.copy()
+    del part, coded
+    replaced = {}
+    for f in dataclasses.fields(out):
+        table = getattr(out, f.name)
+        if not isinstance(table, pd.DataFrame):
+            continue
+        back = {c: table[c].astype(id_dtype) for c in table.columns
+                if isinstance(table[c].dtype, pd.CategoricalDtype) and c == "patient_id"}
+        if back:
+            replaced[f.name] = table.assign(**back)
+    sessions = replaced.get("sessions", out.sessions).copy(deep=False)
     sessions[_ROW] = rows
-    return dataclasses.replace(out, sessions=sessions)
+    replaced["sessions"] = sessions
+    return dataclasses.replace(out, **replaced)
 
 
 def _with_columns(frame: pd.DataFrame, exposure: Sequence[str]) -> pd.DataFrame:
@@ -228,23 +309,39 @@ def combine_outcomes(parts: Sequence[Outcomes], exposure: Sequence[str]) -> Outc
     """
     if not parts:
         raise ValueError("combine_outcomes needs at least one partition")
-    first = parts[0]
+    return _combine(parts[0], [_tables_of(p) for p in parts], exposure)
+
+
+def _tables_of(outcomes: Outcomes) -> dict[str, pd.DataFrame]:
+    """The tables of an :class:`Outcomes`, by field name, in field order."""
+    return {f.name: getattr(outcomes, f.name) for f in dataclasses.fields(Outcomes)
+            if isinstance(getattr(outcomes, f.name), pd.DataFrame)}
+
+
+def _combine(first: Outcomes, tables_of_parts: list[dict[str, pd.DataFrame]], exposure: Sequence[str]) -> Outcomes:
+    """:func:`combine_outcomes` on the parts' tables (``first`` gives the other fields).
+
+    Each table is taken out of the parts' dicts as it is put together, so when nothing else
+    refers to the parts (:func:`derive_outcomes_partitioned`), a table's parts are freed
+    once it is combined: the peak is the result plus one table's parts, not twice the result.
+    """
+    steps = list(tables_of_parts[0]["attrition"]["step"])
     tables = {}
-    for f in dataclasses.fields(Outcomes):
-        value = getattr(first, f.name)
-        if not isinstance(value, pd.DataFrame):
-            continue
-        frames = [_with_columns(getattr(p, f.name), exposure) for p in parts]
-        if f.name == "attrition":
-            tables[f.name] = _combine_attrition(frames)
-        elif f.name == "exclusions":
-            tables[f.name] = _combine_exclusions(frames, list(first.attrition["step"]))
-        elif f.name == "sessions":
+    for name in list(tables_of_parts[0]):
+        frames = [_with_columns(t.pop(name), exposure) for t in tables_of_parts]
+        if name == "attrition":
+            tables[name] = _combine_attrition(frames)
+        elif name == "exclusions":
+            tables[name] = _combine_exclusions(frames, steps)
+        elif name == "sessions":
             table = _concat(frames)
-            table = table.iloc[np.argsort(table[_ROW].to_numpy(), kind="stable")]
-            tables[f.name] = table.drop(columns=[_ROW]).reset_index(drop=True)
+            row = table[_ROW].to_numpy()
+            if len(row) > 1 and not (np.diff(row) > 0).all():  # a registry sorted by patient is in order already
+                table = table.iloc[np.argsort(row, kind="stable")]
+            tables[name] = table.drop(columns=[_ROW]).reset_index(drop=True)
         else:
-            tables[f.name] = _concat(frames)
+            tables[name] = _concat(frames)
+        del frames
     return dataclasses.replace(first, **tables)
 
 
@@ -284,9 +381,16 @@ def derive_outcomes_partitioned(dataset: Dataset, instrument: str = "PHQ-9", *, 
     bounds = _partition_bounds(len(dataset.patients), n_partitions, partition_size)
     if len(bounds) == 2:  # one block: nothing to put together
         return derive_outcomes(dataset, instrument, **definitions)
-    parts = [_derive_part(tables, dataset.instrument_registry, dataset.report, instrument, definitions)
-             for tables in _split_tables(dataset, bounds)]
-    return combine_outcomes(parts, _exposure_columns(dataset.medications))
+    exposure = _exposure_columns(dataset.medications)
+    first, parts = None, []
+    for tables, codes in _split_blocks(dataset, bounds):
+        out = _derive_part(tables, dataset.instrument_registry, dataset.report, instrument, definitions, codes)
+        del tables, codes
+        if first is None:  # the other fields; its tables are replaced by the combined ones
+            first = dataclasses.replace(out, **{name: frame.iloc[:0] for name, frame in _tables_of(out).items()})
+        parts.append(_tables_of(out))
+        del out
+    return _combine(first, parts, exposure)
 
 
 # ----------------------------------------------------------------------------------------
