@@ -475,7 +475,7 @@ def test_short_plain_ids_take_the_fast_path_without_changing_findings():
     prefixes = [""] + list(string.ascii_letters) + ["".join(p) for p in itertools.product(string.ascii_letters, repeat=2)]
     ids = [p + sep + str(rng.randint(0, 9_999_999)).zfill(rng.randint(1, 7))
            for p in prefixes for sep in ("", "-", "_")]
-    assert all(values._PLAIN_ID.fullmatch(v) for v in ids)
+    assert all(values.PLAIN_ID.fullmatch(v) for v in ids)
     assert [v for v in ids if values.find_identifiers(v, names=False) or values.people.looks_like_person_name(v)] == []
     # what the fast path does not cover is still scanned
     assert [f.kind for f in values.find_in_id("MRN1234567")] == ["mrn"]

@@ -45,7 +45,7 @@ from . import dates, names, phones
 from .free_text import free_text_reason
 from .kinds import HOW_TO_DEIDENTIFY, KINDS, REKEY
 from .masking import mask
-from .values import Finding, find_identifiers, find_in_id
+from .values import PLAIN_ID, Finding, find_identifiers, find_in_id
 
 __all__ = ["check_column_names", "check_identifying_values", "check_top_coded_age"]
 
@@ -111,13 +111,14 @@ def check_column_names(table: str, columns: list[str], report: ValidationReport)
     return refused
 
 
-def _report_findings(table: str, column: str, codes: np.ndarray, found: list[list[Finding]],
-                     report: ValidationReport, message_for) -> None:
-    """One problem per row and kind: the rows whose distinct value holds that kind."""
+def _report_findings(table: str, column: str, codes: np.ndarray, n_distinct: int,
+                     found: dict[int, list[Finding]], report: ValidationReport, message_for) -> None:
+    """One problem per row and kind: the rows whose distinct value holds that kind
+    (``found``: the findings by distinct value, for the values that have any)."""
     by_kind: dict[str, np.ndarray] = {}
-    for u, findings in enumerate(found):
+    for u, findings in found.items():
         for f in findings:
-            shown = by_kind.setdefault(f.kind, np.full(len(found) + 1, None, dtype=object))
+            shown = by_kind.setdefault(f.kind, np.full(n_distinct + 1, None, dtype=object))
             if shown[u] is None:
                 shown[u] = mask(f.text)
     for key, shown in by_kind.items():
@@ -148,9 +149,13 @@ def _check_text_column(table: str, col: str, values: pd.Series, report: Validati
     is_key = col == "patient_id" or names.is_id_column(col)
     if is_key:
         array = pa.array(uniques, type=pa.large_string())
-        suspect = pc.match_substring_regex(array, _ID_SUSPECT).to_numpy(zero_copy_only=False)
-        found = [find_in_id(str(u)) if s else [] for u, s in zip(uniques, suspect)]
-        _report_findings(table, col, codes, found, report, _id_message(col))
+        # find_in_id's own first test, for every distinct id at once: plain ids (P0000001)
+        # hold nothing, and a registry's million of them would each cost a Python call
+        plain = pc.match_substring_regex(array, f"^(?:{PLAIN_ID.pattern})$")
+        suspect = pc.and_(pc.match_substring_regex(array, _ID_SUSPECT), pc.invert(plain))
+        suspect = suspect.to_numpy(zero_copy_only=False)
+        found = {int(u): f for u in np.flatnonzero(suspect) if (f := find_in_id(str(uniques.iat[u])))}
+        _report_findings(table, col, codes, len(uniques), found, report, _id_message(col))
         return
     reason = free_text_reason(col, values)
     if reason is not None and col not in allowed:
@@ -162,13 +167,14 @@ def _check_text_column(table: str, col: str, values: pd.Series, report: Validati
             column=col, line=1, code="free_text",
         )
     coding = names.is_coding_column(col)
-    found = []
-    for u in uniques:
-        f = find_identifiers(str(u))
+    found = {}
+    for u, value in enumerate(uniques.tolist()):
+        f = find_identifiers(str(value))
         if coding:
             f = [x for x in f if x.kind != "mrn"]
-        found.append(f)
-    _report_findings(table, col, codes, found, report, _text_message)
+        if f:
+            found[u] = f
+    _report_findings(table, col, codes, len(uniques), found, report, _text_message)
 
 
 def _check_numeric_column(table: str, col: str, values: pd.Series, report: ValidationReport) -> None:

@@ -163,7 +163,8 @@ def find_identifiers(text: str, *, names: bool = True) -> list[Finding]:
     return [f for _, f in sorted(t.found, key=lambda x: x[0])]
 
 
-_PLAIN_ID = re.compile(r"[A-Za-z]{0,2}[-_]?\d{1,7}")
+#: ids of up to two letters and up to seven digits: too short for any identifier (see find_in_id)
+PLAIN_ID = re.compile(r"[A-Za-z]{0,2}[-_]?\d{1,7}")
 
 
 def find_in_id(value: str) -> list[Finding]:
@@ -177,7 +178,7 @@ def find_in_id(value: str) -> list[Finding]:
     >>> [f.kind for v in ("P0001", "12345678", "Jane Doe", "+44 7700 900123", "123-45-6789") for f in find_in_id(v)]
     ['mrn', 'name', 'phone', 'national_id']
     """
-    if _PLAIN_ID.fullmatch(value):
+    if PLAIN_ID.fullmatch(value):
         # up to two letters and up to seven digits (P0000001): too short to be a record number
         # (8+ digits), a phone (9+), a date written as yyyymmdd or a keyword id (MRN..., SSN...),
         # checked exhaustively in tests; a registry of a million ids skips the scanners
