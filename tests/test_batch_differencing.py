@@ -163,3 +163,27 @@ def test_a_copy_of_the_data_folder_is_the_same_patients(tmp_path):
             {"name": "copy_no_sl", "sites": ["site_A"], "routes": ["iv", "intranasal", "im"], "data": str(copy)}]
     jobs = plan_batch(rows, tmp_path / "reports")
     assert [job.status if job.params is None else "planned" for job in jobs] == ["planned", "planned", "withheld"]
+
+
+def test_a_published_cohort_inside_another_gets_a_note_for_the_index(tmp_path):
+    from analysis.report.batch import write_index
+    from analysis.report.differencing import nested_cohorts
+    from analysis.report.render import RenderResult
+
+    spec = [cohort(1, range(100), name="all"), cohort(2, range(40), name="A"), cohort(3, range(40, 100), name="B"),
+            cohort(4, range(3, 100), name="short")]
+    withheld = withheld_cohorts(spec)
+    notes = nested_cohorts(spec, withheld)
+    assert set(withheld) == {4} and set(notes) == {2, 3}          # the withheld one gets no note
+    assert "row 1 ('all')" in notes[2] and "11 or more patients" in notes[2]
+    assert nested_cohorts([cohort(1, range(40)), cohort(2, range(40, 80))], {}) == {}
+    # the sample: both sites lie inside the whole sample
+    sample = str(analysis.sample_path())
+    jobs = plan_batch([{"name": "all", "data": sample}, {"name": "site_A", "sites": ["site_A"], "data": sample}],
+                      tmp_path / "reports")
+    assert jobs[0].note is None and "row 1 ('all')" in jobs[1].note
+    results = [RenderResult("all", None, "invalid", error="x"), RenderResult("site_A", None, "invalid", error="y")]
+    write_index(results, tmp_path, notes={"site_A": jobs[1].note})
+    index = json.loads((tmp_path / "index.json").read_text())
+    assert "note" not in index[0] and index[1]["note"] == jobs[1].note
+    assert "<strong>note</strong>: lies inside row 1 (&#x27;all&#x27;)" in (tmp_path / "index.html").read_text()

@@ -48,7 +48,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-__all__ = ["CohortMembers", "withheld_cohorts", "MAX_CANDIDATES"]
+__all__ = ["CohortMembers", "nested_cohorts", "withheld_cohorts", "MAX_CANDIDATES"]
 
 #: how many unions of small atoms are tried before the check falls back to the cautious
 #: rule (any combination of reports that isolates small atoms only is taken as a leak)
@@ -68,6 +68,37 @@ class CohortMembers:
     name: str
     patients: np.ndarray
     k: int
+
+
+def nested_cohorts(cohorts: list[CohortMembers], withheld: dict[int, str]) -> dict[int, str]:
+    """Notes for the published cohorts that lie inside another published cohort.
+
+    Their difference is a group of ``k`` or more patients (smaller ones are withheld) whose
+    counts a reader gets by subtraction without the group's own cell suppression: the notes
+    say so, in the batch index, for the privacy officer (see the module's "does not cover").
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> everyone = CohortMembers(1, "all", np.arange(100), 11)
+    >>> site = CohortMembers(2, "site_A", np.arange(40), 11)
+    >>> print(nested_cohorts([everyone, site], {})[2])
+    lies inside row 1 ('all'): the difference of the two reports is a group of 11 or more patients whose small counts neither report hides (docs/reports.md, "Between the reports of a batch")
+    """
+    published = [c for c in sorted(cohorts, key=lambda c: c.row) if c.row not in withheld and len(c.patients) >= c.k]
+    notes: dict[int, str] = {}
+    for inner in published:
+        inside = np.asarray(inner.patients)
+        for outer in published:
+            if (outer is inner or outer.k != inner.k or len(outer.patients) <= len(inside)
+                    or not np.isin(inside, outer.patients, assume_unique=True).all()):
+                continue
+            notes[inner.row] = (
+                f"lies inside row {outer.row} ({outer.name!r}): the difference of the two reports is a group of "
+                f"{inner.k} or more patients whose small counts neither report hides (docs/reports.md, "
+                '"Between the reports of a batch")')
+            break
+    return notes
 
 
 def withheld_cohorts(cohorts: list[CohortMembers]) -> dict[int, str]:
