@@ -252,19 +252,32 @@ FAC_TERMS = ["Intercept", "gender[T.M]", "visit[T.10]", "visit[T.12]", "visit[T.
              "gender[T.M]:visit[T.10]", "gender[T.M]:visit[T.12]", "gender[T.M]:visit[T.14]"]
 
 
+TYPE3 = ["gender", "visit", "gender:visit"]
+
+
+def check_fixed_effects(f, coef, se, t):
+    """A fit's "Solution for Fixed Effects" (FAC_TERMS order) against SAS's printed values."""
+    s = f.summary.loc[FAC_TERMS]
+    near_all(s["coef"], coef)
+    near_all(s["se"], se)
+    near_all(s["statistic"], t)
+
+
+def check_type3(a, f_values, chi_square):
+    """A fit's anova() against SAS's "Type 3 Tests of Fixed Effects" (F and, with CHISQ, F x num df)."""
+    near_all(a.loc[TYPE3, "statistic"], f_values)
+    near_all(a.loc[TYPE3, "statistic"] * a.loc[TYPE3, "num_df"], chi_square)
+
+
 def test_dental_mmrm_un_reml():
     f = fit(FACTORIAL, "us", reml=True)
-    s = f.summary.loc[FAC_TERMS]
-    near_all(s["coef"], ["21.1818", "1.6932", "1.0455", "1.9091", "2.9091", "-0.1080", "0.9347", "1.6847"])
-    near_all(s["se"], ["0.7017", "0.9115", "0.6155", "0.6068", "0.6729", "0.7995", "0.7883", "0.8741"])
-    near_all(s["statistic"], ["30.19", "1.86", "1.70", "3.15", "4.32", "-0.14", "1.19", "1.93"])
+    check_fixed_effects(f, ["21.1818", "1.6932", "1.0455", "1.9091", "2.9091", "-0.1080", "0.9347", "1.6847"],
+                        ["0.7017", "0.9115", "0.6155", "0.6068", "0.6729", "0.7995", "0.7883", "0.8741"],
+                        ["30.19", "1.86", "1.70", "3.15", "4.32", "-0.14", "1.19", "1.93"])
     # Type 3 Tests: GENDER F 9.29 (chi-square 9.29), time F 34.45 (103.34), GENDER*time F 2.93 (8.79);
     # SAS's type 3 of a main effect averages over the other factor with equal weights, as anova()
     a = f.anova()
-    near_all(a.loc[["gender", "visit", "gender:visit"], "statistic"], ["9.29", "34.45", "2.93"])
-    near_all(a.loc[["gender", "visit", "gender:visit"], "statistic"] * a.loc[["gender", "visit", "gender:visit"],
-                                                                              "num_df"],
-             ["9.29", "103.34", "8.79"])
+    check_type3(a, ["9.29", "34.45", "2.93"], ["9.29", "103.34", "8.79"])
     near(a.loc["gender", "p_value"], "0.0054")
     near(a.loc["gender:visit", "p_value"], "0.0532")
     # cell means = LS means (SAS's order: F 8, 10, 12, 14, M 8, ..., 14)
@@ -298,15 +311,11 @@ def test_dental_mmrm_un_reml_exact_df():
 # the same model with TYPE=CS (METHOD=REML), "Solution for Fixed Effects" and "Type 3 Tests".
 def test_dental_mmrm_cs_reml():
     f = fit(FACTORIAL, "cs", reml=True)
-    s = f.summary.loc[FAC_TERMS]
-    near_all(s["coef"], ["21.1818", "1.6932", "1.0455", "1.9091", "2.9091", "-0.1080", "0.9347", "1.6847"])
-    near_all(s["se"], ["0.6915", "0.8983", "0.5992", "0.5992", "0.5992", "0.7784", "0.7784", "0.7784"])
-    near_all(s["statistic"], ["30.63", "1.88", "1.74", "3.19", "4.85", "-0.14", "1.20", "2.16"])
+    check_fixed_effects(f, ["21.1818", "1.6932", "1.0455", "1.9091", "2.9091", "-0.1080", "0.9347", "1.6847"],
+                        ["0.6915", "0.8983", "0.5992", "0.5992", "0.5992", "0.7784", "0.7784", "0.7784"],
+                        ["30.63", "1.88", "1.74", "3.19", "4.85", "-0.14", "1.20", "2.16"])
     a = f.anova()
-    near_all(a.loc[["gender", "visit", "gender:visit"], "statistic"], ["9.29", "35.35", "2.36"])
-    near_all(a.loc[["gender", "visit", "gender:visit"], "statistic"] * a.loc[["gender", "visit", "gender:visit"],
-                                                                              "num_df"],
-             ["9.29", "106.04", "7.08"])
+    check_type3(a, ["9.29", "35.35", "2.36"], ["9.29", "106.04", "7.08"])
     near(a.loc["gender:visit", "p_value"], "0.0781")
 
 
