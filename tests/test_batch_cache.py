@@ -100,14 +100,15 @@ def test_a_cache_root_others_may_write_to_is_refused(tmp_path, sample_copy):
 def test_planning_validates_each_data_folder_once_into_the_cache(root, sample_copy, tmp_path):
     from analysis.report.batch import plan_batch
 
-    jobs = plan_batch([{"name": "a", "data": str(sample_copy)}, {"name": "b", "data": str(sample_copy),
-                                                                 "sites": ["site_A"]}], tmp_path / "out",
+    jobs = plan_batch([{"name": "a", "data": str(sample_copy), "sites": ["site_B"]},
+                       {"name": "b", "data": str(sample_copy), "sites": ["site_A"]}], tmp_path / "out",
                       cache=DatasetCache(root))
     assert [j.error for j in jobs] == [None, None]
     cache = DatasetCache(root)
-    site_a = {"sites": ["site_A"], "routes": [], "periods": [], "period_column": None}
-    assert sorted(p.name for p in root.iterdir()) == sorted([dataset_digest(sample_copy),
-                                                             cache.cohort_entry(sample_copy, site_a).name])
+    site = {"routes": [], "periods": [], "period_column": None}
+    assert sorted(p.name for p in root.iterdir()) == sorted([
+        dataset_digest(sample_copy), cache.cohort_entry(sample_copy, {"sites": ["site_A"], **site}).name,
+        cache.cohort_entry(sample_copy, {"sites": ["site_B"], **site}).name])
 
 
 def test_a_report_of_a_batch_reads_its_own_cohort_not_the_whole_dataset(root, sample_copy, tmp_path, monkeypatch):

@@ -43,7 +43,7 @@ import pandas as pd
 
 from .cache import ENV_VAR as CACHE_ENV_VAR
 from .cache import DatasetCache, dataset_digest
-from .differencing import CohortMembers, nested_cohorts, withheld_cohorts
+from .differencing import CohortMembers, withheld_cohorts
 from .parameters import ParameterError, ReportParameters, parse_cli_value
 from .provenance import cache_key
 from .render import (
@@ -93,10 +93,8 @@ class BatchJob:
     error: str | None = None
     key: str | None = None
     #: what a job without parameters is reported as: ``invalid``, or ``withheld`` (its report
-    #: and earlier ones would give a small group by subtraction: :mod:`.differencing`)
+    #: and earlier ones would give counts by subtraction: :mod:`.differencing`)
     status: str = "invalid"
-    #: for the index: the published cohort it lies inside (:func:`.differencing.nested_cohorts`)
-    note: str | None = None
 
 
 def load_spec(path: str | Path) -> list[dict[str, Any]]:
@@ -281,8 +279,6 @@ def plan_batch(rows: list[dict[str, Any]], out: Path, *, notebook: str | Path | 
         key = cache_key(notebook=notebook, parameters={**params.literals(), "data": str(folder)}, data_folder=folder)
         jobs.append(BatchJob(name, i, params, key=key))
     withheld = withheld_cohorts(members)
-    for row, note in nested_cohorts(members, withheld).items():
-        next(job for job in jobs if job.row == row).note = note
     return [BatchJob(job.name, job.row, None, f"row {job.row}: {withheld[job.row]}", status="withheld")
             if job.row in withheld else job for job in jobs]
 
@@ -634,7 +630,7 @@ def run_batch(spec: str | Path, out: str | Path, *, workers: int | None = None, 
                 results[job.row] = RenderResult(job.name, out / job.name, "interrupted",
                                                 error=f"not started: the batch was stopped by {stop.name}")
             ordered = [results[job.row] for job in jobs]
-            write_index(ordered, out, notes={job.name: job.note for job in jobs if job.note})
+            write_index(ordered, out)
             if stop.signum is not None:
                 raise BatchInterrupted(stop.signum, ordered)
     finally:
@@ -672,11 +668,10 @@ def _run_local(queue: list[BatchJob], out: Path, *, notebook: Path | None, timeo
 _STATUS_ORDER = ("ok", "skipped", "stale", "failed", "crashed", "timeout", "interrupted", "invalid", "withheld")
 
 
-def write_index(results: list[RenderResult], out: Path, *, notes: dict[str, str] | None = None) -> Path:
+def write_index(results: list[RenderResult], out: Path) -> Path:
     """``index.html`` and ``index.json``: every cohort with its status, key figures and a link;
-    failures with their error (and failing cell), stale reports with their latest attempt,
-    and the ``notes`` by cohort name (a cohort that lies inside another)."""
-    notes = notes or {}
+    failures with their error (and failing cell), withheld cohorts with why, stale reports
+    with their latest attempt."""
     keys = ["patients", "response", "remission", "median_days_to_relapse"]
     head = "".join(f"<th>{html.escape(k.replace('_', ' '))}</th>" for k in ["cohort", "status", *keys, "seconds"])
     rows = []
@@ -702,9 +697,6 @@ def write_index(results: list[RenderResult], out: Path, *, notes: dict[str, str]
             if r.failed_cell:
                 detail += f"<div><strong>failing cell</strong></div><pre>{html.escape(r.failed_cell)}</pre>"
             rows.append(f'<tr class="detail"><td colspan="{len(keys) + 3}">{detail}</td></tr>')
-        if r.name in notes:
-            rows.append(f'<tr class="detail"><td colspan="{len(keys) + 3}"><div><strong>note</strong>: '
-                        f"{html.escape(notes[r.name])}</div></td></tr>")
     counts = {s: sum(r.status == s for r in results) for s in _STATUS_ORDER}
     summary = ", ".join(f"{n} {s}" for s, n in counts.items() if n)
     page = (
@@ -721,6 +713,5 @@ def write_index(results: list[RenderResult], out: Path, *, notes: dict[str, str]
     tmp = out / f".index.html.{os.getpid()}.tmp"
     tmp.write_text(page, encoding="utf-8")
     os.replace(tmp, path)
-    write_json(out / "index.json", [{**r.to_file_dict(), **({"note": notes[r.name]} if r.name in notes else {})}
-                                    for r in results])
+    write_json(out / "index.json", [r.to_file_dict() for r in results])
     return path

@@ -1,58 +1,66 @@
-"""Which cohorts of a batch may be published together: no small group by subtraction.
+"""Which cohorts of a batch may be published together: no count by subtraction.
 
 Each report suppresses its own small counts (:mod:`analysis.report.privacy`), but a batch
-publishes several reports at once, and a reader may subtract one from another: a site's
-report and the same site without its three youngest patients give the three patients'
-counts; a network's report less the reports of all its clinics but one gives that clinic's
-counts, which its own report hides. This module decides, before anything is rendered,
-which cohorts a batch must withhold so that no such difference exists.
+publishes several reports at once, and a reader may add and subtract them: a network's
+report less a clinic's gives the other clinics' counts, which neither report suppresses (a
+cell of 14 women beside 9 at the clinic is 5 elsewhere); a site's report less the same
+site without its three youngest patients gives those three; the same patients under two
+relapse rules give the patients whose relapse only one rule confirms. This module decides,
+before anything is rendered, which cohorts a batch withholds so that none of this can
+happen.
 
 The rule, for cohorts whose reports publish counts (those with at least ``k`` patients:
 a smaller cohort's report shows no count from 1 to ``k - 1``):
 
 * Cohorts that share patients must use one threshold (``min_cell_count``): a report with
   a lower threshold would show the cells another hides.
-* The patients of the published cohorts fall into *atoms*, the groups of patients that
-  belong to exactly the same cohorts. A reader who adds and subtracts whole reports gets
-  the counts of any union of atoms whose indicator is a linear combination of the
-  cohorts' indicators. No such union may have 1 to ``k - 1`` patients.
+* Every published cohort keeps patients of its own, in no other published cohort. Then
+  whatever a reader works out from the reports together is a sum of things each single
+  report shows (see below), so each report's own suppression protects the whole batch.
+  Cohorts may overlap (a site and the sublingual starters of the network), but none may lie
+  within the others: not inside another cohort, not covered by several, and not identical
+  to one (the same patients under other definitions or another instrument).
 
-Cohorts are taken in the spec's order and a cohort is published only if, together with
-the cohorts before it that are published, no such union exists; otherwise it is withheld,
-with a reason that names the earlier cohorts it conflicts with (never the size of the
-group). Earlier cohorts therefore take precedence: list the network before its clinics,
-or the clinics before the network, in the order you would rather keep.
+Why it is enough: a count of a group of patients that a reader can get from the reports
+is a combination ``sum_c g_c(m_c)``, where ``m_c`` are the counts of cohort ``c`` and
+``g_c`` something its report shows (a cell, a total, a sum of hidden cells). On the
+patients only ``c`` covers the combination reduces to ``g_c`` alone, which must therefore
+pick whole cells (coefficients 0 or 1); the group's count is then a sum of counts that
+each report shows or lets be worked out, each 0 or at least ``k``, so it is 0 or at least
+``k`` too. Without private patients this fails: the network less its clinic is
+``g(network) - g(clinic)``, a difference.
 
-What this does not cover: a difference group of ``k`` or more patients is published
-without cell-level suppression of its own (the network's and one site's reports give the
-other sites' counts together, and a small count among them, such as the women of a rare
-diagnosis, is not hidden by either report); and reports rendered by separate commands
-cannot be checked against one another. See docs/reports.md.
+Cohorts are taken in the spec's order and a cohort is published only if, with the
+cohorts before it that are published, the rule still holds; otherwise it is withheld, with
+a reason that names the earlier cohorts it conflicts with (never a count). Earlier cohorts
+take precedence: a network's report and its clinics' cannot both be published (that would
+need suppression linked across the reports, which this package does not do), so list
+first the ones to keep. Reports rendered by separate commands cannot be checked against
+one another. See docs/reports.md, "Between the reports of a batch".
 
 Examples
 --------
 >>> from analysis.report.differencing import CohortMembers, withheld_cohorts
 >>> import numpy as np
->>> everyone = CohortMembers(1, "all", np.arange(40), 11)
->>> most = CohortMembers(2, "all but three", np.arange(3, 40), 11)
->>> print(withheld_cohorts([everyone, most])[2])
-its counts and those of row 1 ('all') would give, by subtraction, the counts of a group of fewer than 11 patients (no count from 1 to 10 may be shown, even by subtraction); earlier cohorts of the spec take precedence
->>> site_a = CohortMembers(2, "site_A", np.arange(20), 11)
->>> withheld_cohorts([everyone, site_a])
+>>> network = CohortMembers(1, "network", np.arange(100), 11)
+>>> clinic = CohortMembers(2, "clinic_A", np.arange(40), 11)
+>>> print(withheld_cohorts([network, clinic])[2])
+every patient of it is in the report of row 1 ('network'): the reports added and subtracted would give counts of patients that no report suppresses (a batch publishes no cohort within the others); earlier cohorts of the spec take precedence
+>>> other = CohortMembers(3, "clinic_B", np.arange(40, 80), 11)
+>>> withheld_cohorts([clinic, other])
 {}
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+
 import numpy as np
-import pandas as pd
 
-__all__ = ["CohortMembers", "nested_cohorts", "withheld_cohorts", "MAX_CANDIDATES"]
+__all__ = ["CohortMembers", "withheld_cohorts"]
 
-#: how many unions of small atoms are tried before the check falls back to the cautious
-#: rule (any combination of reports that isolates small atoms only is taken as a leak)
-MAX_CANDIDATES = 200_000
+_TAIL = ("the reports added and subtracted would give counts of patients that no report suppresses (a batch "
+         "publishes no cohort within the others); earlier cohorts of the spec take precedence")
 
 
 @dataclass(frozen=True, eq=False)
@@ -70,37 +78,6 @@ class CohortMembers:
     k: int
 
 
-def nested_cohorts(cohorts: list[CohortMembers], withheld: dict[int, str]) -> dict[int, str]:
-    """Notes for the published cohorts that lie inside another published cohort.
-
-    Their difference is a group of ``k`` or more patients (smaller ones are withheld) whose
-    counts a reader gets by subtraction without the group's own cell suppression: the notes
-    say so, in the batch index, for the privacy officer (see the module's "does not cover").
-
-    Examples
-    --------
-    >>> import numpy as np
-    >>> everyone = CohortMembers(1, "all", np.arange(100), 11)
-    >>> site = CohortMembers(2, "site_A", np.arange(40), 11)
-    >>> print(nested_cohorts([everyone, site], {})[2])
-    lies inside row 1 ('all'): the difference of the two reports is a group of 11 or more patients whose small counts neither report hides (docs/reports.md, "Between the reports of a batch")
-    """
-    published = [c for c in sorted(cohorts, key=lambda c: c.row) if c.row not in withheld and len(c.patients) >= c.k]
-    notes: dict[int, str] = {}
-    for inner in published:
-        inside = np.asarray(inner.patients)
-        for outer in published:
-            if (outer is inner or outer.k != inner.k or len(outer.patients) <= len(inside)
-                    or not np.isin(inside, outer.patients, assume_unique=True).all()):
-                continue
-            notes[inner.row] = (
-                f"lies inside row {outer.row} ({outer.name!r}): the difference of the two reports is a group of "
-                f"{inner.k} or more patients whose small counts neither report hides (docs/reports.md, "
-                '"Between the reports of a batch")')
-            break
-    return notes
-
-
 def withheld_cohorts(cohorts: list[CohortMembers]) -> dict[int, str]:
     """The cohorts to withhold, by spec row, each with its reason (see the module's rule).
 
@@ -113,13 +90,26 @@ def withheld_cohorts(cohorts: list[CohortMembers]) -> dict[int, str]:
     -------
     dict
         ``{row: reason}`` for every cohort that must not be rendered.
+
+    Examples
+    --------
+    Two overlapping cohorts, each with patients of its own, are published; their union is
+    not (it less each gives the other's own patients, and the two less it their overlap):
+
+    >>> import numpy as np
+    >>> a, b = CohortMembers(1, "a", np.arange(0, 60), 11), CohortMembers(2, "b", np.arange(40, 100), 11)
+    >>> sorted(withheld_cohorts([a, b, CohortMembers(3, "a or b", np.arange(100), 11)]))
+    [3]
     """
     cohorts = sorted(cohorts, key=lambda c: c.row)
     n = 1 + max((int(c.patients.max()) for c in cohorts if len(c.patients)), default=-1)
     threshold = np.zeros(n, dtype=np.int64)          # the min_cell_count of a patient's reports (0: none yet)
     first_row = np.zeros(n, dtype=np.int64)
+    covered = np.zeros(n, dtype=np.int64)            # published cohorts (that show counts) holding the patient
+    owner = np.full(n, -1, dtype=np.int64)           # for a patient in exactly one of them: its row
+    own: dict[int, int] = {}                         # published row: its patients in no other published cohort
     by_row = {c.row: c for c in cohorts}
-    links: dict[int, _Published] = {}                 # the published cohorts that show counts, by threshold
+    published: list[CohortMembers] = []
     withheld: dict[int, str] = {}
     for cohort in cohorts:
         ids = np.asarray(cohort.patients, dtype=np.int64)
@@ -133,126 +123,43 @@ def withheld_cohorts(cohorts: list[CohortMembers]) -> dict[int, str]:
                 "other hides; cohorts of a batch that share patients must use one min_cell_count")
             continue
         if len(ids) >= cohort.k:        # a smaller cohort's report shows no count from 1 to k - 1
-            published = links.setdefault(cohort.k, _Published(n))
-            involved = published.small_union_with(cohort, ids)
-            if involved is not None:
-                names = [f"row {c.row} ({c.name!r})" for c in involved]
-                names = names[0] if len(names) == 1 else ", ".join(names[:-1]) + " and " + names[-1]
-                withheld[cohort.row] = (
-                    f"its counts and those of {names} would give, by subtraction, the counts of a group "
-                    f"of fewer than {cohort.k} patients (no count from 1 to {cohort.k - 1} may be shown, even by "
-                    "subtraction); earlier cohorts of the spec take precedence")
+            reason = _conflict(cohort, ids, covered, owner, own, published)
+            if reason is not None:
+                withheld[cohort.row] = reason
                 continue
-            published.add(cohort, ids)
+            shared = ids[covered[ids] == 1]
+            for row, lost in zip(*np.unique(owner[shared], return_counts=True)):
+                own[int(row)] -= int(lost)
+            owner[shared] = -1
+            fresh = ids[covered[ids] == 0]
+            owner[fresh] = cohort.row
+            own[cohort.row] = len(fresh)
+            covered[ids] += 1
+            published.append(cohort)
         fresh = threshold[ids] == 0
         first_row[ids[fresh]] = cohort.row
         threshold[ids] = cohort.k
     return withheld
 
 
-class _Published:
-    """The published cohorts of one threshold and the atoms their patients fall into."""
-
-    def __init__(self, n_patients: int):
-        self.cohorts: list[CohortMembers] = []
-        self.atom_of = np.zeros(n_patients, dtype=np.int64)     # atom 0: in none of them
-        self.members = [0]                                       # per atom: bit mask of its cohorts
-
-    def _split(self, ids: np.ndarray) -> tuple[np.ndarray, list[int]]:
-        """Atoms after adding a cohort with these patients (its bit is the next one)."""
-        inside = np.zeros(len(self.atom_of), dtype=np.int64)
-        inside[ids] = 1
-        codes, uniques = pd.factorize(self.atom_of * 2 + inside, sort=False)
-        bit = 1 << len(self.cohorts)
-        members = [self.members[int(u) // 2] | (bit if int(u) % 2 else 0) for u in uniques]
-        return codes.astype(np.int64), members
-
-    def add(self, cohort: CohortMembers, ids: np.ndarray) -> None:
-        self.atom_of, self.members = self._split(ids)
-        self.cohorts.append(cohort)
-
-    def small_union_with(self, cohort: CohortMembers, ids: np.ndarray) -> list[CohortMembers] | None:
-        """The earlier cohorts that, with this one, give a group of 1 to k - 1 patients by
-        adding and subtracting reports; None when there is no such combination."""
-        atom_of, members = self._split(ids)
-        cohorts = [*self.cohorts, cohort]
-        sizes = np.bincount(atom_of, minlength=len(members))
-        keep = [a for a, m in enumerate(members) if m]           # atoms of patients in some cohort
-        membership = np.array([[(members[a] >> bit) & 1 for a in keep] for bit in range(len(cohorts))], dtype=float)
-        involved = _small_union(membership, sizes[keep], cohort.k)
-        if involved is None:
-            return None
-        return [cohorts[i] for i in involved if cohorts[i] is not cohort]
-
-
-def _small_union(membership: np.ndarray, sizes: np.ndarray, k: int) -> list[int] | None:
-    """Rows of a combination of cohorts (membership: cohorts x atoms) whose sum is a group of
-    1 to k - 1 patients, or None when no union of atoms that small is such a combination."""
-    small = np.flatnonzero(sizes < k)
-    if small.size == 0:
-        return None
-    large = np.flatnonzero(sizes >= k)
-    # combinations of cohorts that cancel on every large atom: c' M_large = 0
-    cancelling = _null_space(membership[:, large].T) if large.size else np.eye(membership.shape[0])
-    if cancelling.shape[1] == 0:
-        return None
-    basis = _row_basis(cancelling.T @ membership[:, small])   # what they leave on the small atoms
-    if basis.shape[0] == 0:
-        return None
-    union = _find_small_union(basis, sizes[small], k)
-    target = np.zeros(membership.shape[1])
-    if union is None:
-        return None
-    if union == ():
-        # too many small atoms to try every union: be cautious, any isolating combination counts
-        target[small] = basis[0]
-    else:
-        target[small[list(union)]] = 1.0
-    coefficients, *_ = np.linalg.lstsq(membership.T, target, rcond=None)
-    involved = [i for i, w in enumerate(coefficients) if abs(w) > 1e-9]
-    return involved or list(range(membership.shape[0]))
-
-
-def _find_small_union(basis: np.ndarray, sizes: np.ndarray, k: int) -> tuple[int, ...] | None:
-    """A set of atoms (indices into ``sizes``) with 1 to k - 1 patients in all whose
-    indicator lies in the row span of ``basis`` (orthonormal rows); None if there is none;
-    ``()`` if there are too many unions to try (the caller is then cautious)."""
-    order = [int(i) for i in np.argsort(sizes, kind="stable")]
-    tried = 0
-
-    def in_span(union: list[int]) -> bool:
-        u = np.zeros(len(sizes))
-        u[union] = 1.0
-        return bool(np.linalg.norm(u - basis.T @ (basis @ u)) < 1e-8)
-
-    stack: list[tuple[int, list[int], int]] = [(0, [], 0)]
-    while stack:                      # depth-first over unions in increasing atom size, pruned by their total
-        start, union, total = stack.pop()
-        for position in range(start, len(order)):
-            atom = order[position]
-            if total + sizes[atom] >= k:
-                break                 # sizes ascend: no later atom fits either
-            tried += 1
-            if tried > MAX_CANDIDATES:
-                return ()
-            grown = [*union, atom]
-            if in_span(grown):
-                return tuple(grown)
-            stack.append((position + 1, grown, total + int(sizes[atom])))
+def _conflict(cohort: CohortMembers, ids: np.ndarray, covered: np.ndarray, owner: np.ndarray,
+              own: dict[int, int], published: list[CohortMembers]) -> str | None:
+    """Why publishing ``cohort`` would leave a published cohort without patients of its own
+    (itself, or an earlier one whose own patients it all holds); None when it would not."""
+    if not (covered[ids] == 0).any():
+        holders = [c for c in published if np.isin(c.patients, ids, assume_unique=True).any()]
+        return f"every patient of it is in the report{'s' if len(holders) > 1 else ''} of {_rows(holders)}: {_TAIL}"
+    rows, taken = np.unique(owner[ids[covered[ids] == 1]], return_counts=True)
+    emptied = [int(r) for r, t in zip(rows, taken) if own[int(r)] == int(t)]
+    if emptied:
+        earlier = [c for c in published if c.row in emptied]
+        return (f"it holds every patient of {_rows(earlier)} that no other report covers, so that report would lie "
+                f"within the others: {_TAIL}")
     return None
-def _null_space(a: np.ndarray, tol: float = 1e-10) -> np.ndarray:
-    """Orthonormal basis (columns) of {x : a x = 0}."""
-    if a.size == 0:
-        return np.eye(a.shape[1])
-    _, s, vt = np.linalg.svd(a, full_matrices=True)
-    rank = int((s > tol * max(1.0, s[0] if s.size else 1.0)).sum())
-    return vt[rank:].T
 
 
-def _row_basis(a: np.ndarray, tol: float = 1e-10) -> np.ndarray:
-    """Orthonormal basis (rows) of the row space of ``a``."""
-    if a.size == 0:
-        return np.zeros((0, a.shape[1]))
-    _, s, vt = np.linalg.svd(a, full_matrices=False)
-    rank = int((s > tol * max(1.0, s[0] if s.size else 1.0)).sum())
-    return vt[:rank]
+def _rows(cohorts: list[CohortMembers], most: int = 4) -> str:
+    names = [f"row {c.row} ({c.name!r})" for c in cohorts]
+    if len(names) > most:
+        names = [*names[:most - 1], f"{len(names) - most + 1} other rows"]
+    return names[0] if len(names) == 1 else ", ".join(names[:-1]) + " and " + names[-1]
