@@ -646,6 +646,14 @@ def _run_local(queue: list[BatchJob], out: Path, *, notebook: Path | None, timeo
     queue = list(queue)
     env = render_environment(cache_root)
     running: list[_Worker] = []
+    zygote = None
+    if queue and sys.platform.startswith("linux"):
+        # every kernel of the batch is forked from one process that has done the imports (.zygote)
+        from .zygote import ENV_VAR as ZYGOTE, KernelZygote
+
+        zygote = KernelZygote(env=env)
+        zygote.start()
+        env = {**env, ZYGOTE: zygote.socket_path}
     try:
         while (queue or running) and stop.signum is None:
             while queue and len(running) < n_workers and stop.signum is None:
@@ -662,6 +670,8 @@ def _run_local(queue: list[BatchJob], out: Path, *, notebook: Path | None, timeo
         # stopped by a signal, or an error of the batch itself: nothing it started outlives it
         for worker in running:
             results[worker.job.row] = _abandon(worker, stop.name or "an error of the batch")
+        if zygote is not None:
+            zygote.stop()
     return queue
 
 

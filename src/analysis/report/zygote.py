@@ -1,0 +1,238 @@
+"""A kernel zygote: one process that has imported what a report's kernel needs, and forks a
+fresh kernel from itself for every report of a batch.
+
+A report's kernel spends about two seconds of CPU starting Python and importing IPython,
+pandas, SciPy, statsmodels, matplotlib and this package before its first cell runs; over a
+batch of 200 reports on two cores that is minutes. The zygote pays it once: each kernel is
+forked from it, a process of its own (its own session and process group, its own memory
+after the fork), so a report that crashes or is killed affects no other, as with kernels
+started from scratch.
+
+How a kernel is asked for: the kernel manager of a render (:class:`.render.IPCKernelManager`)
+starts, instead of ``python -m ipykernel_launcher -f CONNECTION_FILE``, the stdlib-only
+:mod:`._kernel_proxy`, which sends the zygote the connection file, its environment and its
+working folder over a Unix socket, together with the read end of a pipe. The zygote forks;
+the child starts its own session, takes that environment and folder, and runs the IPython
+kernel on the connection file; the proxy forwards the signals it gets to the kernel and
+exits as the kernel did. When the proxy is killed outright (a batch stopping a report kills
+its kernel's process group, the proxy's), the pipe closes and the kernel kills its own
+process group.
+
+The environment a kernel gets applies to what reads it at start-up (``IPYTHONDIR``, the
+IPython history, ``KO_*`` settings, the working folder); what the zygote imported keeps the
+settings of the zygote's start: matplotlib's configuration folder and backend and the BLAS
+thread count (one: the batch pins it before starting the zygote).
+
+Examples
+--------
+>>> from analysis.report.zygote import KernelZygote
+>>> with KernelZygote() as zygote:                    # doctest: +SKIP
+...     os.environ["KO_KERNEL_ZYGOTE"] = zygote.socket_path   # renders now fork their kernels
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import select
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+__all__ = ["ENV_VAR", "KernelZygote", "PRELOAD", "proxy_command"]
+
+#: the environment variable naming the zygote's socket (a render forks its kernel there when set)
+ENV_VAR = "KO_KERNEL_ZYGOTE"        # = render.ZYGOTE_ENV_VAR
+#: what the zygote imports before it forks: the report notebook's imports and the kernel's
+PRELOAD = ("numpy", "pandas", "scipy.stats", "statsmodels.api", "matplotlib", "matplotlib.figure",
+           "matplotlib_inline.backend_inline", "ipykernel.kernelapp", "analysis", "analysis.report",
+           "analysis.report.cohort")
+
+_PROXY = Path(__file__).with_name("_kernel_proxy.py")
+
+
+def proxy_command(socket_path: str, connection_file: str) -> list[str]:
+    """The command a kernel manager starts to get a kernel forked by the zygote at ``socket_path``."""
+    return [sys.executable, "-I", "-S", str(_PROXY), socket_path, connection_file]
+
+
+class KernelZygote:
+    """Start a zygote process (``with KernelZygote() as z``), stopped when the block ends.
+
+    Parameters
+    ----------
+    preload : sequence of str
+        Modules imported before the first fork (default :data:`PRELOAD`).
+    env : dict, optional
+        The zygote's environment (default: this process's).
+    """
+
+    def __init__(self, preload=PRELOAD, env: dict[str, str] | None = None):
+        self.preload = tuple(preload)
+        self.env = dict(os.environ if env is None else env)
+        self.folder = Path(tempfile.mkdtemp(prefix="ko-z-"))
+        self.socket_path = str(self.folder / "s")
+        self.process: subprocess.Popen | None = None
+
+    def __enter__(self) -> KernelZygote:
+        self.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.stop()
+
+    def start(self, timeout: float = 120) -> None:
+        """Start the zygote and wait until it listens (its imports done)."""
+        ready = self.folder / "ready"
+        command = [sys.executable, "-c", "from analysis.report.zygote import _serve; _serve()",
+                   self.socket_path, str(os.getpid()), ",".join(self.preload)]
+        from .render import _copy_font_lists, _font_cache_folder
+
+        _copy_font_lists(_font_cache_folder(), self.folder / "matplotlib")    # no font cache to rebuild
+        env = {**self.env, "MPLCONFIGDIR": str(self.folder / "matplotlib"),
+               "MPLBACKEND": "module://matplotlib_inline.backend_inline"}
+        self.process = subprocess.Popen(command, stdin=subprocess.DEVNULL, start_new_session=True, env=env)
+        deadline = time.monotonic() + timeout
+        while not ready.exists():
+            if self.process.poll() is not None:
+                raise RuntimeError(f"the kernel zygote exited with {self.process.returncode} before it listened")
+            if time.monotonic() > deadline:
+                self.stop()
+                raise RuntimeError(f"the kernel zygote did not listen within {timeout:g} s")
+            time.sleep(0.02)
+
+    def stop(self) -> None:
+        """Stop the zygote (kernels it forked are in sessions of their own and are not touched)."""
+        if self.process is not None and self.process.poll() is None:
+            try:
+                os.killpg(self.process.pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+            self.process.wait(timeout=30)
+        import shutil
+
+        shutil.rmtree(self.folder, ignore_errors=True)
+
+
+# --- the zygote process ---------------------------------------------------------------------
+
+
+def _serve() -> None:
+    """The zygote's main: import, listen, fork a kernel per request, report how each ended.
+
+    Single-threaded (a fork copies only the calling thread): one ``select`` over the
+    listening socket and the proxies' connections. A proxy's connection closing means the
+    proxy is gone, and the zygote kills that kernel's process group (the kernel's own
+    watcher thread does too, unless a native call holds the interpreter)."""
+    import importlib
+
+    socket_path, parent, preload = sys.argv[1], int(sys.argv[2]), sys.argv[3]
+    for name in filter(None, preload.split(",")):
+        importlib.import_module(name)
+    listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    listener.bind(socket_path)
+    listener.listen(64)
+    Path(socket_path).with_name("ready").touch()
+    kernels: dict[int, socket.socket] = {}         # kernel pid: the connection of its proxy (None once gone)
+    while os.getppid() == parent:                  # the batch is gone: so is the zygote
+        proxies = {c: pid for pid, c in kernels.items() if c is not None}
+        readable, _, _ = select.select([listener, *proxies], [], [], 0.2)
+        for ready in readable:
+            if ready is listener:
+                connection, _ = listener.accept()
+                pid = _fork_kernel(connection, listener)
+                if pid is not None:
+                    kernels[pid] = connection
+            elif not ready.recv(1):                # the proxy is gone: its kernel goes too
+                pid = proxies[ready]
+                _kill_group(pid)
+                ready.close()
+                kernels[pid] = None
+        while kernels:
+            try:
+                pid, status = os.waitpid(-1, os.WNOHANG)
+            except ChildProcessError:
+                break
+            if pid == 0:
+                break
+            _kill_group(pid)       # what the kernel started goes with it (as the batch stops a kernel's group)
+            connection = kernels.pop(pid, None)
+            if connection is not None:
+                ended = ({"signal": os.WTERMSIG(status)} if os.WIFSIGNALED(status)
+                         else {"code": os.WEXITSTATUS(status)})
+                try:
+                    connection.sendall(json.dumps(ended).encode() + b"\n")
+                except OSError:
+                    pass                           # its proxy is gone already
+                connection.close()
+
+
+def _kill_group(pgid: int) -> None:
+    try:
+        os.killpg(pgid, signal.SIGKILL)
+    except (ProcessLookupError, PermissionError):
+        pass
+
+
+def _fork_kernel(connection: socket.socket, listener: socket.socket) -> int | None:
+    """Fork a kernel for the request on ``connection``; its pid, or None (the proxy is told why)."""
+    message, fds, _, _ = socket.recv_fds(connection, 1 << 20, 4)
+    try:
+        request = json.loads(message.decode().splitlines()[0])
+        if len(fds) != 4:
+            raise ValueError("the request carries not the pipe and the standard streams of its proxy")
+    except (ValueError, IndexError) as exc:
+        connection.sendall(json.dumps({"error": f"bad request: {exc}"}).encode() + b"\n")
+        connection.close()
+        for fd in fds:
+            os.close(fd)
+        return None
+    pid = os.fork()
+    if pid == 0:                                    # the kernel
+        try:
+            listener.close()
+            connection.close()
+            _become_kernel(request, fds)
+        finally:
+            os._exit(1)
+    for fd in fds:
+        os.close(fd)
+    connection.sendall(json.dumps({"pid": pid}).encode() + b"\n")
+    return pid
+
+
+def _become_kernel(request: dict, fds: list[int]) -> None:
+    proxy_alive, *streams = fds
+    os.setsid()
+    for fd, target in zip(streams, (0, 1, 2)):
+        os.dup2(fd, target)
+        os.close(fd)
+    os.environ.clear()
+    os.environ.update(request["env"])
+    os.chdir(request["cwd"])
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    threading.Thread(target=_die_with_proxy, args=(proxy_alive,), daemon=True).start()
+    from ipykernel.kernelapp import IPKernelApp
+
+    # what ipykernel reads from the environment when it is imported, taken from the request's
+    parent = int(request["env"].get("JPY_PARENT_PID") or 0)
+    IPKernelApp.launch_instance(argv=["-f", request["connection_file"]], parent_handle=parent)
+    os._exit(0)
+
+
+def _die_with_proxy(fd: int) -> None:
+    """Kill this kernel's process group once its proxy is gone (the pipe's write end closed)."""
+    while True:
+        try:
+            if not os.read(fd, 1):
+                break
+        except InterruptedError:
+            continue
+        except OSError:
+            break
+    os.killpg(os.getpid(), signal.SIGKILL)
