@@ -26,6 +26,7 @@ min_cell_count = 11
 conf_level = 0.95
 seed = 2026
 output_dir = ""
+figure_formats = ["png"]
 html_path = ""
 
 # %%

@@ -45,6 +45,7 @@ TYPED = {
     "conf_level": ("0.9", 0.9),
     "seed": ("7", 7),
     "output_dir": ("reports/site_A", "reports/site_A"),
+    "figure_formats": ("png,svg", ["png", "svg"]),
     "html_path": ("report.html", "report.html"),
 }
 

@@ -189,3 +189,20 @@ def test_each_figure_is_drawn_once_and_its_bytes_reused(clinic, tmp_path):
 
     assert base64.b64encode(png).decode() in html
     assert {p.suffix for p in written} == {".png", ".svg", ".csv"}
+
+
+def test_a_report_writes_png_figures_and_other_formats_on_request(tmp_path):
+    from analysis.report import ParameterError
+
+    default = CohortReport(ReportParameters(sites=["site_C"], output_dir=str(tmp_path / "png")))
+    default.waterfall()
+    assert sorted(p.name for p in (tmp_path / "png" / "figures").iterdir()) == ["waterfall.png"]
+    more = CohortReport(ReportParameters(sites=["site_C"], output_dir=str(tmp_path / "more"),
+                                         figure_formats=["png", "svg", "pdf", "svg"]))
+    more.waterfall()
+    assert sorted(p.name for p in (tmp_path / "more" / "figures").iterdir()) == [
+        "waterfall.pdf", "waterfall.png", "waterfall.svg"]
+    assert (tmp_path / "png" / "figures" / "waterfall.png").read_bytes() == \
+        (tmp_path / "more" / "figures" / "waterfall.png").read_bytes()
+    with pytest.raises(ParameterError, match="figure_formats: unknown format 'jpg'; expected some of png, svg, pdf"):
+        ReportParameters.checked({"figure_formats": ["png", "jpg"]})

@@ -46,6 +46,8 @@ from .cache import DatasetCache, dataset_digest
 from .differencing import CohortMembers, withheld_cohorts
 from .parameters import ParameterError, ReportParameters, parse_cli_value
 from .provenance import cache_key
+from .worker import JOB_FILE as _JOB_FILE
+from .worker import OUTCOME_FILE as _OUTCOME_FILE
 from .render import (
     ATTEMPT_FOLDER, KERNEL_PID_FILE, RenderResult, describe_exit, finish_attempt, kill_process_group,
     last_good, notebook_path, partial_folder, remove_tree, render_report, write_json,
@@ -58,9 +60,6 @@ __all__ = ["BatchJob", "BatchInterrupted", "load_spec", "plan_batch", "run_batch
 MAX_NAME_LENGTH = 100
 #: names of the files a batch writes beside the report folders
 RESERVED_NAMES = ("index.html", "index.json")
-#: what a worker reports back, in its kernel socket folder
-_OUTCOME_FILE = "outcome.json"
-_JOB_FILE = "job.json"
 #: thread pools of the numerical libraries, one thread per render (unless the user set them)
 PINNED_THREADS = {"OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
 
@@ -283,39 +282,6 @@ def plan_batch(rows: list[dict[str, Any]], out: Path, *, notebook: str | Path | 
             if job.row in withheld else job for job in jobs]
 
 
-def _worker_main() -> None:
-    """A worker process: renders the one report described in ``<folder>/job.json`` (``folder``,
-    the kernel socket folder, is the only argument) and writes how it ended to
-    ``<folder>/outcome.json``. It does not outlive the process that started it (``parent_pid``
-    in the job): a batch or Dask worker killed outright takes its renders with it."""
-    folder = Path(sys.argv[1])
-    job = json.loads((folder / _JOB_FILE).read_text(encoding="utf-8"))
-    if job.get("parent_pid"):
-        partial = partial_folder(Path(job["out"]).resolve())
-        threading.Thread(target=_die_with_parent, args=(job["parent_pid"], folder, partial), daemon=True).start()
-    try:
-        params = ReportParameters.checked(job["parameters"])
-        result = render_report(params, job["out"], notebook=job["notebook"], timeout=None, ipc_dir=folder)
-    except Exception as exc:
-        write_json(folder / _OUTCOME_FILE, {"exception": f"{type(exc).__name__}: {exc}"})
-        raise
-    write_json(folder / _OUTCOME_FILE, result.to_dict())
-
-
-def _die_with_parent(parent: int, sockets: Path, partial: Path) -> None:
-    """Once the parent is gone (this process was re-parented), stop the kernel's group, remove
-    the unfinished attempt and the socket folder, and exit (the report is rerun elsewhere or
-    marked by whoever notices the loss)."""
-    while os.getppid() == parent:
-        time.sleep(0.5)
-    pid_file = sockets / KERNEL_PID_FILE
-    if pid_file.is_file():
-        kill_process_group(int(pid_file.read_text()))
-    for folder in (partial, sockets):
-        shutil.rmtree(folder, ignore_errors=True)   # best effort on the way out; a next batch sweeps the rest
-    os._exit(70)
-
-
 @dataclass
 class _Worker:
     """A running report: its worker process, its kernel socket folder, when it started."""
@@ -359,8 +325,7 @@ def _start(job: BatchJob, out: Path, notebook: Path | None, env: dict[str, str])
     folder = out / job.name
     write_json(sockets / _JOB_FILE, {"parameters": job.params.literals(), "out": str(folder),
                                      "notebook": str(notebook) if notebook else None, "parent_pid": os.getpid()})
-    command = [sys.executable, "-P", "-c", "from analysis.report.batch import _worker_main; _worker_main()",
-               str(sockets)]
+    command = [sys.executable, "-P", "-c", "from analysis.report.worker import main; main()", str(sockets)]
     # temporary files of the render and its kernel (jupyter's connection file...) go with the socket folder
     env = {**env, "TMPDIR": str(sockets)}
     try:

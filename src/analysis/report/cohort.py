@@ -127,7 +127,7 @@ class CohortReport:
     # --- helpers --------------------------------------------------------------------------
 
     def _finish(self, section: Section) -> Section:
-        self.written += section.save(self.output_dir)
+        self.written += section.save(self.output_dir, formats=self.params.figure_formats)
         return section
 
     def _section(self, key: str, text: str, **parts) -> Section:

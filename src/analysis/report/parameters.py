@@ -19,7 +19,10 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-__all__ = ["ReportParameters", "ParameterError", "parse_cli_value"]
+__all__ = ["FIGURE_FORMATS", "ReportParameters", "ParameterError", "parse_cli_value"]
+
+#: the files a cohort report can write for each figure
+FIGURE_FORMATS = ("png", "svg", "pdf")
 
 
 class ParameterError(ValueError):
@@ -78,6 +81,10 @@ class ReportParameters(BaseModel):
     conf_level: float = Field(0.95, description="Confidence level of every interval.")
     seed: int = Field(2026, description="Seed for anything random (bootstrap intervals).")
     output_dir: str = Field("", description="Folder for the tables (CSV) and figures the report writes; empty: write nothing.")
+    figure_formats: list[str] = Field(
+        default_factory=lambda: ["png"], description="Files written for each figure under output_dir/figures: "
+        "any of png (150 dpi), svg and pdf (each format is one more drawing of every figure; the HTML report "
+        "embeds PNG either way).")
     html_path: str = Field(
         "", description="Where the notebook's last cell writes the HTML report, for plain papermill runs "
         "(needs papermill's --inject-paths); empty: none (ketamine-outcomes report writes it itself).")
@@ -139,6 +146,14 @@ class ReportParameters(BaseModel):
             raise ValueError(f"must be at least 1 (1 turns suppression off), got {v}")
         return v
 
+    @field_validator("figure_formats")
+    @classmethod
+    def _formats(cls, v: list[str]) -> list[str]:
+        unknown = [f for f in v if f not in FIGURE_FORMATS]
+        if unknown:
+            raise ValueError(f"unknown format {unknown[0]!r}; expected some of {', '.join(FIGURE_FORMATS)}")
+        return list(dict.fromkeys(v))
+
     @field_validator("conf_level")
     @classmethod
     def _level(cls, v: float) -> float:
@@ -149,7 +164,7 @@ class ReportParameters(BaseModel):
     @field_validator("definitions")
     @classmethod
     def _definitions(cls, v: dict[str, Any]) -> dict[str, Any]:
-        from ..outcomes import Definitions
+        from ..outcomes.definitions import Definitions
 
         try:
             Definitions.from_kwargs(**v)

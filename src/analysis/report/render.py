@@ -38,6 +38,7 @@ from jupyter_client.manager import AsyncKernelManager
 from traitlets import default
 
 from ..resources import notebook_path
+from .fonts import copy_font_lists, font_cache_folder
 from .parameters import ReportParameters
 from .provenance import build_provenance, cache_key
 
@@ -370,10 +371,24 @@ def _register_engine() -> None:
         return
 
     class ProgressEngine(NBClientEngine):
-        """nbclient, calling ``on_cell(cell, index, notebook)`` as each cell starts."""
+        """nbclient, calling ``on_cell(cell, index, notebook)`` as each cell starts, and
+        writing the notebook once per cell (as it starts, so a crash shows the cell that was
+        running) instead of twice (papermill also writes it after each cell: about 10 ms a
+        write, half a second a report); the end writes it whatever happened."""
 
         @classmethod
         def execute_managed_notebook(cls, nb_man, kernel_name, on_cell=None, **kwargs):
+            complete = nb_man.cell_complete
+
+            def cell_complete(cell, cell_index=None, **kw):
+                save = nb_man.save
+                nb_man.save = lambda **_: None     # the next cell's start, or the end, writes it
+                try:
+                    return complete(cell, cell_index, **kw)
+                finally:
+                    nb_man.save = save
+
+            nb_man.cell_complete = cell_complete
             if on_cell is not None:
                 start = nb_man.cell_start
 
@@ -418,8 +433,8 @@ def render_notebook(notebook: Path, out_notebook: Path, parameters: dict[str, An
     private = out_notebook.parent / ".runtime"
     for sub in ("jupyter", "ipython", "matplotlib"):
         (private / sub).mkdir(parents=True, exist_ok=True)
-    font_cache = _font_cache_folder()
-    _copy_font_lists(font_cache, private / "matplotlib")
+    font_cache = font_cache_folder()
+    copy_font_lists(font_cache, private / "matplotlib")
     own_ipc = ipc_dir is None
     ipc = Path(tempfile.mkdtemp(prefix="ko-")) if own_ipc else Path(ipc_dir)
     manager_class = IPCKernelManager
@@ -456,49 +471,13 @@ def render_notebook(notebook: Path, out_notebook: Path, parameters: dict[str, An
             kill_process_group(manager.kernel_pid)
         if own_ipc:
             remove_tree(ipc)
-        _copy_font_lists(private / "matplotlib", font_cache, only_new=True)
+        copy_font_lists(private / "matplotlib", font_cache, only_new=True)
         remove_tree(private)
         for k, v in saved.items():
             if v is None:
                 os.environ.pop(k, None)
             else:
                 os.environ[k] = v
-
-
-def _font_cache_folder() -> Path:
-    """Where matplotlib keeps its font list for this user when nothing overrides it
-    (``MPLCONFIGDIR``, else ``$XDG_CACHE_HOME/matplotlib``, else ``~/.cache/matplotlib``)."""
-    if os.environ.get("MPLCONFIGDIR"):
-        return Path(os.environ["MPLCONFIGDIR"])
-    return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "matplotlib"
-
-
-def _copy_font_lists(source: Path, target: Path, *, only_new: bool = False) -> None:
-    """Copy matplotlib's font lists (``fontlist-v*.json``) from ``source`` to ``target``.
-
-    A kernel with an empty matplotlib folder first scans every installed font (a second or
-    more); seeded with the user's font list it starts at once, and a list a kernel built is
-    kept for the next (``only_new``: where ``target`` has none of that name). Each copy is
-    atomic, so parallel renders never read half a file.
-    """
-    if not source.is_dir():
-        return
-    existing = target
-    while not existing.exists() and existing != existing.parent:
-        existing = existing.parent
-    if not os.access(existing, os.W_OK):
-        return  # a cache only: a kernel without it builds its own font list
-    for found in source.glob("fontlist-v*.json"):
-        destination = target / found.name
-        if only_new and destination.exists():
-            continue
-        target.mkdir(parents=True, exist_ok=True)
-        tmp = target / f".{found.name}.{os.getpid()}.tmp"
-        shutil.copyfile(found, tmp)
-        os.replace(tmp, destination)
-
-
-# --- progress ----------------------------------------------------------------------------------
 
 
 def cell_label(cell: Mapping[str, Any]) -> str:

@@ -25,9 +25,12 @@ thread count (one: the batch pins it before starting the zygote).
 
 Examples
 --------
->>> from analysis.report.zygote import KernelZygote
->>> with KernelZygote() as zygote:                    # doctest: +SKIP
-...     os.environ["KO_KERNEL_ZYGOTE"] = zygote.socket_path   # renders now fork their kernels
+A batch starts one (``with KernelZygote() as zygote``) and sets :data:`ENV_VAR` to its
+socket for the renders; a kernel manager then starts the proxy instead of a kernel:
+
+>>> from analysis.report.zygote import proxy_command
+>>> proxy_command("/tmp/ko-z-1/s", "/tmp/ko-2/kernel.json")[-3:]
+['.../_kernel_proxy.py', '/tmp/ko-z-1/s', '/tmp/ko-2/kernel.json']
 """
 
 from __future__ import annotations
@@ -91,9 +94,9 @@ class KernelZygote:
         ready = self.folder / "ready"
         command = [sys.executable, "-c", "from analysis.report.zygote import _serve; _serve()",
                    self.socket_path, str(os.getpid()), ",".join(self.preload)]
-        from .render import _copy_font_lists, _font_cache_folder
+        from .fonts import copy_font_lists, font_cache_folder
 
-        _copy_font_lists(_font_cache_folder(), self.folder / "matplotlib")    # no font cache to rebuild
+        copy_font_lists(font_cache_folder(), self.folder / "matplotlib")    # no font cache to rebuild
         env = {**self.env, "MPLCONFIGDIR": str(self.folder / "matplotlib"),
                "MPLBACKEND": "module://matplotlib_inline.backend_inline"}
         self.process = subprocess.Popen(command, stdin=subprocess.DEVNULL, start_new_session=True, env=env)
