@@ -171,3 +171,16 @@ def test_a_local_batch_pins_blas_threads_and_hands_over_the_cache(tmp_path, samp
     [again] = run_batch(spec, tmp_path / "out", workers=1, notebook=notebook, progress=False, force=True)
     assert again.key_figures["OMP_NUM_THREADS"] == "3" and again.key_figures["OPENBLAS_NUM_THREADS"] == "1"
     assert os.environ["OMP_NUM_THREADS"] == "3"
+
+
+def test_a_cohort_selected_by_row_flags_is_the_cohort_selected_by_ids():
+    import numpy as np
+
+    ds = analysis.load_dataset(analysis.sample_path())
+    rng = np.random.default_rng(3)
+    for _ in range(5):
+        keep = rng.random(len(ds.patients)) < rng.uniform(0.05, 0.9)
+        assert ds.subset_rows(keep).equals(ds.subset(ds.patients.loc[keep, "patient_id"]))
+    assert all(len(t) == 0 for t in ds.subset_rows(np.zeros(len(ds.patients), bool)).tables.values())
+    with pytest.raises(ValueError, match="one flag per patient expected"):
+        ds.subset_rows([True, False])

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 
 import pandas as pd
@@ -158,6 +159,38 @@ class Dataset:
         keep = pd.Index(pd.Series(patient_ids, dtype="string").unique())
         tables = {n: t[t["patient_id"].isin(keep)].reset_index(drop=True) for n, t in self.tables.items()}
         return Dataset(**tables, report=self.report, source=self.source, instrument_registry=self.instrument_registry)
+
+    def subset_rows(self, keep) -> Dataset:
+        """The same dataset restricted to the patients where ``keep`` (one flag per row of
+        ``patients``) is true: the rows :meth:`subset` keeps, in the same order.
+
+        Each table's rows are matched to their patient once per dataset
+        (:attr:`patient_rows`), so selecting many cohorts of one large dataset (a batch of
+        clinic reports) costs a lookup per cohort instead of a string match over every row.
+
+        Examples
+        --------
+        >>> import analysis
+        >>> ds = analysis.load_dataset("data/sample")
+        >>> site_a = ds.subset_rows((ds.patients.site == "site_A").to_numpy())
+        >>> site_a.equals(ds.subset(ds.patients.loc[ds.patients.site == "site_A", "patient_id"]))
+        True
+        """
+        import numpy as np
+
+        keep = np.asarray(keep, dtype=bool)
+        if keep.shape != (len(self.patients),):
+            raise ValueError(f"keep: one flag per patient expected ({len(self.patients)}), got shape {keep.shape}")
+        flags = np.append(keep, False)                 # position -1 (a row whose patient is not listed) is not kept
+        tables = {n: t.iloc[np.flatnonzero(flags[self.patient_rows[n]])].reset_index(drop=True)
+                  for n, t in self.tables.items()}
+        return Dataset(**tables, report=self.report, source=self.source, instrument_registry=self.instrument_registry)
+
+    @cached_property
+    def patient_rows(self) -> dict:
+        """For each table, the position in ``patients`` of each row's patient (-1: not listed)."""
+        index = pd.Index(self.patients["patient_id"])
+        return {n: index.get_indexer(t["patient_id"]) for n, t in self.tables.items()}
 
 
 def _registry_from(instruments: InstrumentRegistry | Iterable[Instrument] | str | Path | None) -> InstrumentRegistry:

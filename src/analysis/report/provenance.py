@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import platform
 import subprocess
 from collections.abc import Mapping
@@ -29,12 +30,25 @@ KEY_DEPENDENCIES = ("numpy", "pandas", "scipy", "statsmodels", "matplotlib", "py
 
 
 def file_sha256(path: str | Path) -> str:
-    """SHA-256 of a file's bytes, read in blocks."""
+    """SHA-256 of a file's bytes, read in blocks.
+
+    Remembered for the process while the file's device, inode, size and modification time
+    stay the same: a batch names hundreds of cohorts of one dataset, each keyed by its files."""
+    info = os.stat(path)
+    key = (info.st_dev, info.st_ino, info.st_size, info.st_mtime_ns)
+    known = _DIGESTS.get(str(path))
+    if known is not None and known[0] == key:
+        return known[1]
     digest = hashlib.sha256()
     with open(path, "rb") as handle:
         for block in iter(lambda: handle.read(1 << 20), b""):
             digest.update(block)
-    return digest.hexdigest()
+    _DIGESTS[str(path)] = (key, digest.hexdigest())
+    return _DIGESTS[str(path)][1]
+
+
+#: file path: ((device, inode, size, mtime), SHA-256) of the files hashed by this process
+_DIGESTS: dict[str, tuple[tuple, str]] = {}
 
 
 def data_hashes(folder: str | Path) -> dict[str, str]:

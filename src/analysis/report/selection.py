@@ -49,7 +49,7 @@ def select_cohort(dataset: Dataset, params: ReportParameters) -> Dataset:
     if params.sites:
         if "site" not in patients:
             raise CohortError("sites were given but the patients table has no 'site' column")
-        unknown = sorted(set(params.sites) - set(patients["site"].dropna()))
+        unknown = sorted(set(params.sites) - set(patients["site"].dropna().unique()))
         if unknown:
             raise CohortError(f"site(s) {unknown} are not in the data; sites are {sorted(patients['site'].dropna().unique())}")
         keep &= patients["site"].isin(params.sites).fillna(False)
@@ -65,7 +65,7 @@ def select_cohort(dataset: Dataset, params: ReportParameters) -> Dataset:
     ids = patients.loc[keep, "patient_id"]
     if len(ids) == 0:
         raise CohortError("the cohort has no patients after the site, route and period filters")
-    return dataset.subset(ids) if not keep.all() else dataset
+    return dataset.subset_rows(keep.to_numpy(dtype=bool)) if not keep.all() else dataset
 
 
 def selection_key(params: ReportParameters) -> dict | None:
