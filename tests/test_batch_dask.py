@@ -477,7 +477,7 @@ def test_a_worker_that_does_not_see_the_output_folder_ships_or_says_so(tmp_path,
     from distributed import Client, Variable
 
     from analysis.report.batch import run_isolated
-    from analysis.report.distributed import ReportTask, _attempts_name, _unpack, render_task
+    from analysis.report.distributed import ReportTask, _attempts_name, _stop_kernel_zygote, _unpack, render_task
 
     token = uuid.uuid4().hex[:12]
     out = tmp_path / "out"
@@ -495,6 +495,7 @@ def test_a_worker_that_does_not_see_the_output_folder_ships_or_says_so(tmp_path,
                                    pure=False).result(timeout=120)
         finally:
             Variable(_attempts_name(token, "site"), client=client).delete()
+            client.run(_stop_kernel_zygote, token)          # what run_on_dask does when a batch ends
     assert auto["shared"] is False and auto["result"]["status"] == "ok" and auto["attempt"] == 1
     _unpack(auto["archive"], tmp_path / "shipped")
     assert {"report.html", "result.json", "key_figures.json"} <= {p.name for p in (tmp_path / "shipped").iterdir()}

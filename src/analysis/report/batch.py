@@ -408,18 +408,25 @@ def _abandon(worker: _Worker, why: str) -> RenderResult:
 
 def run_isolated(parameters: dict[str, Any], out: str | Path, *, notebook: str | Path | None = None,
                  timeout: float = 900, cache_root: str | Path | None = None,
-                 should_stop: Callable[[], str | None] = lambda: None, poll: float = 0.1) -> RenderResult:
+                 should_stop: Callable[[], str | None] = lambda: None, poll: float = 0.1,
+                 kernel_zygote: str | None = None) -> RenderResult:
     """Render one report into ``out/<name>/`` in a worker process of its own, as a batch does, and wait.
 
     The worker leads a session of its own and its kernel a process group of its own; both are
     stopped when the report ends, after ``timeout`` seconds (``timeout``) or as soon as
     ``should_stop()`` returns a reason (``interrupted``, "stopped by <reason>", the previous
     report kept). This is what a Dask task of a batch runs on its worker
-    (:mod:`analysis.report.distributed`); ``cache_root`` is the dataset cache its kernel reads.
+    (:mod:`analysis.report.distributed`); ``cache_root`` is the dataset cache its kernel reads,
+    ``kernel_zygote`` the socket of a kernel zygote to fork the kernel from (:mod:`.zygote`).
     """
+    from .zygote import ENV_VAR as ZYGOTE
+
     params = ReportParameters.checked(parameters)
     job = BatchJob(params.name, 0, params)
-    worker = _start(job, Path(out), Path(notebook) if notebook else None, render_environment(cache_root))
+    env = render_environment(cache_root)
+    if kernel_zygote:
+        env[ZYGOTE] = kernel_zygote
+    worker = _start(job, Path(out), Path(notebook) if notebook else None, env)
     try:
         while True:
             result = _poll(worker, timeout)

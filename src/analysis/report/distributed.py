@@ -53,7 +53,9 @@ import os
 import re
 import socket
 import tarfile
+import sys
 import tempfile
+import threading
 import time
 import uuid
 from collections.abc import Callable
@@ -179,7 +181,7 @@ def render_task(task: ReportTask, run_isolated: Callable[..., RenderResult]) -> 
             cache_root = Path(worker.local_directory) / f"ko-cache-{task.token}"
             cache_root.mkdir(mode=0o700, exist_ok=True)
         result = run_isolated(task.parameters, base, notebook=notebook, timeout=task.timeout, cache_root=cache_root,
-                              should_stop=should_stop)
+                              should_stop=should_stop, kernel_zygote=_kernel_zygote(task.token))
         payload["shared"] = shared
         folder = base / task.name
         if not shared and result.status != "interrupted" and folder.is_dir():
@@ -206,6 +208,40 @@ def _unpack(archive: bytes, folder: Path) -> None:
 def _drop_worker_cache(token: str, dask_worker=None) -> None:
     """On a worker: remove this batch's shipped-mode dataset cache."""
     remove_tree(Path(dask_worker.local_directory) / f"ko-cache-{token}")
+
+
+#: on a worker: the kernel zygote of the batch it renders for (one batch's at a time), by token
+_ZYGOTES: dict[str, Any] = {}
+_ZYGOTE_LOCK = threading.Lock()
+
+
+def _kernel_zygote(token: str) -> str | None:
+    """On a worker (Linux): the socket of this batch's kernel zygote, started by the batch's
+    first task here, so that the worker's kernels are forked with their imports done
+    (:mod:`.zygote`). A zygote of an earlier batch is stopped first: it has the code of its
+    time, and a batch's kernels run the code the worker has now."""
+    if not sys.platform.startswith("linux"):
+        return None
+    from .batch import PINNED_THREADS
+    from .zygote import KernelZygote
+
+    with _ZYGOTE_LOCK:
+        zygote = _ZYGOTES.get(token)
+        if zygote is None or zygote.process is None or zygote.process.poll() is not None:
+            for old in list(_ZYGOTES):
+                _ZYGOTES.pop(old).stop()
+            zygote = KernelZygote(env={**PINNED_THREADS, **os.environ})
+            zygote.start()
+            _ZYGOTES[token] = zygote
+        return zygote.socket_path
+
+
+def _stop_kernel_zygote(token: str) -> None:
+    """On a worker: stop this batch's kernel zygote (the batch has ended)."""
+    with _ZYGOTE_LOCK:
+        zygote = _ZYGOTES.pop(token, None)
+    if zygote is not None:
+        zygote.stop()
 
 
 def _remove_lost_attempts(out: Path, name: str) -> None:
@@ -326,6 +362,7 @@ def run_on_dask(queue: list, out: Path, *, scheduler: Any, notebook: Path | None
             client.cancel(list(futures), force=True)
             if output != "shared":
                 client.run(_drop_worker_cache, token)
+            client.run(_stop_kernel_zygote, token)
             for job in queue:
                 Variable(_attempts_name(token, job.name), client=client).delete()
             Variable(reason_name, client=client).delete()

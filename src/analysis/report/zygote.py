@@ -47,7 +47,7 @@ import threading
 import time
 from pathlib import Path
 
-__all__ = ["ENV_VAR", "KernelZygote", "PRELOAD", "proxy_command"]
+__all__ = ["ENV_VAR", "IDLE_EXIT", "KernelZygote", "PRELOAD", "proxy_command"]
 
 #: the environment variable naming the zygote's socket (a render forks its kernel there when set)
 ENV_VAR = "KO_KERNEL_ZYGOTE"        # = render.ZYGOTE_ENV_VAR
@@ -55,6 +55,10 @@ ENV_VAR = "KO_KERNEL_ZYGOTE"        # = render.ZYGOTE_ENV_VAR
 PRELOAD = ("numpy", "pandas", "scipy.stats", "statsmodels.api", "matplotlib", "matplotlib.figure",
            "matplotlib_inline.backend_inline", "ipykernel.kernelapp", "analysis", "analysis.report",
            "analysis.report.cohort")
+
+#: seconds a zygote without kernels waits for a request before it exits (who asks after
+#: that starts a new one: a Dask worker's zygote outlives no batch by more than this)
+IDLE_EXIT = 120.0
 
 _PROXY = Path(__file__).with_name("_kernel_proxy.py")
 
@@ -141,8 +145,22 @@ def _serve() -> None:
     listener.bind(socket_path)
     listener.listen(64)
     Path(socket_path).with_name("ready").touch()
+    try:
+        _serve_requests(listener, parent)
+    finally:
+        import shutil
+
+        shutil.rmtree(Path(socket_path).parent, ignore_errors=True)   # also when the batch was killed
+
+
+def _serve_requests(listener: socket.socket, parent: int) -> None:
     kernels: dict[int, socket.socket] = {}         # kernel pid: the connection of its proxy (None once gone)
+    last_busy = time.monotonic()
     while os.getppid() == parent:                  # the batch is gone: so is the zygote
+        if kernels:
+            last_busy = time.monotonic()
+        elif time.monotonic() - last_busy > IDLE_EXIT:
+            return                                 # a batch whose end nobody announced (its client died)
         proxies = {c: pid for pid, c in kernels.items() if c is not None}
         readable, _, _ = select.select([listener, *proxies], [], [], 0.2)
         for ready in readable:
