@@ -222,7 +222,7 @@ def _kernel_zygote(token: str) -> str | None:
     time, and a batch's kernels run the code the worker has now."""
     if not sys.platform.startswith("linux"):
         return None
-    from .batch import PINNED_THREADS
+    from .render import BLAS_THREADS
     from .zygote import KernelZygote
 
     with _ZYGOTE_LOCK:
@@ -230,7 +230,7 @@ def _kernel_zygote(token: str) -> str | None:
         if zygote is None or zygote.process is None or zygote.process.poll() is not None:
             for old in list(_ZYGOTES):
                 _ZYGOTES.pop(old).stop()
-            zygote = KernelZygote(env={**PINNED_THREADS, **os.environ})
+            zygote = KernelZygote(env={**BLAS_THREADS, **os.environ})
             zygote.start()
             _ZYGOTES[token] = zygote
         return zygote.socket_path
