@@ -14,7 +14,7 @@ SRC = Path(analysis.__file__).resolve().parent
 #: layer of each top-level part of the package; a module may import only its own layer or lower
 LAYERS = {
     "problems": 0, "schema": 0, "instruments": 0, "anonymisation": 0, "drugs": 0, "reading": 0, "validation": 0,
-    "dataset": 0, "resources": 0,
+    "dataset": 0, "resources": 0, "_lazy": 0,
     "simulation": 1,  # builds datasets (data layer) with the truth it states
     "io": 0,  # reads other formats into datasets (data layer; validate suggests its commands)
     "outcomes": 2,

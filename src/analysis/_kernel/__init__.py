@@ -7,7 +7,7 @@ are imported from their modules on first use (PEP 562), so that a module needing
 checks does not load patsy.
 """
 
-from importlib import import_module
+from .._lazy import on_first_use
 
 _FROM = {
     ".checks": ("DOUBLE_COLUMN", "SINGLE_COLUMN", "check_choice", "check_conf_level", "critical_value", "get_ax",
@@ -27,13 +27,4 @@ __all__ = [
 ]
 
 
-def __getattr__(name: str):
-    if name in _LAZY:
-        value = getattr(import_module(_LAZY[name], __name__), name)
-        globals()[name] = value
-        return value
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-
-
-def __dir__() -> list[str]:
-    return sorted(set(globals()) | set(__all__))
+__getattr__, __dir__ = on_first_use(__name__, _LAZY)

@@ -1,6 +1,8 @@
 """Outcome derivations: courses, response categories, relapse after induction,
 per-infusion durability, adjunct exposure and attrition (see ``docs/outcomes.md``)."""
 
+from .._lazy import on_first_use
+
 __all__ = ["AppliedDefinitions", "CATEGORIES", "Definitions", "Outcomes", "definitions_of", "derive_outcomes", "exposure_column",
            "improvement_pct"]
 
@@ -11,15 +13,4 @@ _LAZY = {"CATEGORIES": ".courses", "improvement_pct": ".courses", "AppliedDefini
          "derive_outcomes": ".derive", "exposure_column": ".exposure"}
 
 
-def __getattr__(name: str):
-    if name in _LAZY:
-        from importlib import import_module
-
-        value = getattr(import_module(_LAZY[name], __name__), name)
-        globals()[name] = value
-        return value
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-
-
-def __dir__():
-    return sorted([*globals(), *_LAZY])
+__getattr__, __dir__ = on_first_use(__name__, _LAZY)

@@ -1,6 +1,8 @@
 """Cohort reports: typed parameters, small-cell suppression, sections, rendering with
 papermill, batches and paper figures (see ``docs/reports.md``)."""
 
+from .._lazy import on_first_use
+
 __all__ = [
     "CohortError", "CohortReport", "ParameterError", "ReportParameters", "Section", "format_count",
     "format_percent", "merge_small_steps", "run_batch", "select_cohort", "suppress_table",
@@ -17,15 +19,4 @@ _LAZY = {
 }
 
 
-def __getattr__(name: str):
-    if name in _LAZY:
-        from importlib import import_module
-
-        value = getattr(import_module(_LAZY[name], __name__), name)
-        globals()[name] = value
-        return value
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-
-
-def __dir__():
-    return sorted([*globals(), *_LAZY])
+__getattr__, __dir__ = on_first_use(__name__, _LAZY)
