@@ -24,7 +24,7 @@ def test_a_cohort_inside_another_is_withheld_whatever_the_difference():
     for short in (3, 10, 11, 60):                  # 11 or more short: the rest's cells are still not suppressed
         assert set(withheld_cohorts([everyone, cohort(2, range(short, 100))])) == {2}
     reason = withheld_cohorts([everyone, cohort(2, range(3, 100))])[2]
-    assert reason.startswith("every patient of it is in the report of row 1 ('all')")
+    assert reason.startswith("all its patients are in the report of row 1 ('all')")
     assert not any(ch.isdigit() for ch in reason.replace("row 1", ""))      # never a count
     # the other way round: the larger cohort after the smaller one
     reason = withheld_cohorts([cohort(1, range(40), name="site"), cohort(2, range(100))])[2]
@@ -197,7 +197,7 @@ def test_plan_batch_on_the_sample_publishes_the_sites_and_withholds_what_lies_wi
                       "site_B": "planned", "site_C": "withheld", "all": "withheld"}
     assert "it holds every patient of row 2 ('iv_starters')" in next(j for j in jobs if j.name == "site_C").error
     job = next(j for j in jobs if j.name == "site_A_no_sl")
-    assert job.error.startswith("row 3: every patient of it is in the reports of row 1 ('site_A') and row 2")
+    assert job.error.startswith("row 3: all its patients are in the reports of row 1 ('site_A') and row 2")
 
 
 @pytest.mark.slow
@@ -211,7 +211,7 @@ def test_a_withheld_cohort_gets_no_report_and_its_old_report_is_removed(tmp_path
     assert main(["batch", str(spec), "--out", str(out), "--workers", "1"]) == 1
     index = {r["name"]: r for r in json.loads((out / "index.json").read_text())}
     assert index["site_A"]["status"] == "ok" and index["site_A_no_sl"]["status"] == "withheld"
-    assert "every patient of it is in the report of row 1 ('site_A')" in index["site_A_no_sl"]["error"]
+    assert "all its patients are in the report of row 1 ('site_A')" in index["site_A_no_sl"]["error"]
     assert not (out / "site_A_no_sl").exists()
     page = (out / "index.html").read_text()
     assert 'class="withheld"' in page and 'href="site_A_no_sl/report.html"' not in page

@@ -45,7 +45,7 @@ Examples
 >>> network = CohortMembers(1, "network", np.arange(100), 11)
 >>> clinic = CohortMembers(2, "clinic_A", np.arange(40), 11)
 >>> print(withheld_cohorts([network, clinic])[2])
-every patient of it is in the report of row 1 ('network'): the reports added and subtracted would give counts of patients that no report suppresses (a batch publishes no cohort within the others); earlier cohorts of the spec take precedence
+all its patients are in the report of row 1 ('network'): the reports added and subtracted would give counts of patients that no report suppresses (a batch publishes no cohort within the others); earlier cohorts of the spec take precedence
 >>> other = CohortMembers(3, "clinic_B", np.arange(40, 80), 11)
 >>> withheld_cohorts([clinic, other])
 {}
@@ -148,12 +148,13 @@ def _conflict(cohort: CohortMembers, ids: np.ndarray, covered: np.ndarray, owner
     (itself, or an earlier one whose own patients it all holds); None when it would not."""
     if not (covered[ids] == 0).any():
         holders = [c for c in published if np.isin(c.patients, ids, assume_unique=True).any()]
-        return f"every patient of it is in the report{'s' if len(holders) > 1 else ''} of {_rows(holders)}: {_TAIL}"
+        return f"all its patients are in the report{'s' if len(holders) > 1 else ''} of {_rows(holders)}: {_TAIL}"
     rows, taken = np.unique(owner[ids[covered[ids] == 1]], return_counts=True)
     emptied = [int(r) for r, t in zip(rows, taken) if own[int(r)] == int(t)]
     if emptied:
         earlier = [c for c in published if c.row in emptied]
-        return (f"it holds every patient of {_rows(earlier)} that no other report covers, so that report would lie "
+        which = "that report" if len(earlier) == 1 else "those reports"
+        return (f"it holds every patient of {_rows(earlier)} that no other report covers, so {which} would lie "
                 f"within the others: {_TAIL}")
     return None
 
