@@ -24,7 +24,6 @@ import html
 import json
 import os
 import re
-import shutil
 import signal
 import subprocess
 import sys
@@ -46,12 +45,12 @@ from .cache import DatasetCache, dataset_digest
 from .differencing import CohortMembers, withheld_cohorts
 from .parameters import ParameterError, ReportParameters, parse_cli_value
 from .provenance import cache_key
-from .worker import JOB_FILE as _JOB_FILE
-from .worker import OUTCOME_FILE as _OUTCOME_FILE
 from .render import (
     ATTEMPT_FOLDER, KERNEL_PID_FILE, RenderResult, describe_exit, finish_attempt, kill_process_group,
-    last_good, notebook_path, partial_folder, remove_tree, render_report, write_json,
+    last_good, notebook_path, partial_folder, remove_tree, write_json,
 )
+from .worker import JOB_FILE as _JOB_FILE
+from .worker import OUTCOME_FILE as _OUTCOME_FILE
 
 __all__ = ["BatchJob", "BatchInterrupted", "load_spec", "plan_batch", "run_batch", "run_isolated", "write_index",
            "SpecError"]

@@ -52,8 +52,6 @@ RESULT_FILE = "result.json"
 ATTEMPT_FOLDER = "failed-attempt"
 #: file in the kernel socket folder that holds the kernel's process id (its process group)
 KERNEL_PID_FILE = "kernel.pid"
-#: names the socket of a kernel zygote (:mod:`.zygote`) to fork kernels from, when set
-ZYGOTE_ENV_VAR = "KO_KERNEL_ZYGOTE"
 
 #: kernel managers by socket folder, so that a render finds its kernel's exit status
 _MANAGERS: dict[str, IPCKernelManager] = {}
@@ -174,11 +172,11 @@ class IPCKernelManager(AsyncKernelManager):
         return None if process is None else process.pid
 
     async def _async_launch_kernel(self, kernel_cmd: list[str], **kw: Any) -> None:
-        zygote = os.environ.get(ZYGOTE_ENV_VAR)
+        from .zygote import ENV_VAR as ZYGOTE, proxy_command   # standard library only
+
+        zygote = os.environ.get(ZYGOTE)
         if zygote and "ipykernel_launcher" in kernel_cmd and "-f" in kernel_cmd:
             # fork the kernel from the batch's zygote, which has its imports done (.zygote)
-            from .zygote import proxy_command
-
             kernel_cmd = proxy_command(zygote, kernel_cmd[kernel_cmd.index("-f") + 1])
         await super()._async_launch_kernel(kernel_cmd, **kw)
         _MANAGERS[self.socket_folder] = self

@@ -50,7 +50,7 @@ from pathlib import Path
 __all__ = ["ENV_VAR", "IDLE_EXIT", "KernelZygote", "PRELOAD", "proxy_command"]
 
 #: the environment variable naming the zygote's socket (a render forks its kernel there when set)
-ENV_VAR = "KO_KERNEL_ZYGOTE"        # = render.ZYGOTE_ENV_VAR
+ENV_VAR = "KO_KERNEL_ZYGOTE"
 #: what the zygote imports before it forks: the report notebook's imports and the kernel's
 PRELOAD = ("numpy", "pandas", "scipy.stats", "statsmodels.api", "matplotlib", "matplotlib.figure",
            "matplotlib_inline.backend_inline", "ipykernel.kernelapp", "analysis", "analysis.report",
