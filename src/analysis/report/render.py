@@ -369,32 +369,37 @@ def _register_engine() -> None:
         return
 
     class ProgressEngine(NBClientEngine):
-        """nbclient, calling ``on_cell(cell, index, notebook)`` as each cell starts, and
-        writing the notebook once per cell (as it starts, so a crash shows the cell that was
-        running) instead of twice (papermill also writes it after each cell: about 10 ms a
-        write, half a second a report); the end writes it whatever happened."""
+        """nbclient, calling ``on_cell(cell, index, notebook)`` as each cell starts, and writing
+        the executed notebook once, at the end, whatever happened (papermill's
+        ``notebook_complete``, which also marks the cell that was running when a kernel died),
+        instead of at the start and before and after every cell: each write copies, validates
+        and serialises the whole notebook, its figures included, and 50 of them were about a
+        second of every report. Nothing reads the notebook while it runs (the attempt's folder
+        is private until it is moved into place); papermill's autosave still writes it during a
+        long render, at most every ``autosave_cell_every`` seconds (30) as outputs arrive."""
 
         @classmethod
         def execute_managed_notebook(cls, nb_man, kernel_name, on_cell=None, **kwargs):
-            complete = nb_man.cell_complete
+            def unsaved(step):
+                def run(*args, **kw):
+                    save = nb_man.save
+                    nb_man.save = lambda **_: None
+                    try:
+                        return step(*args, **kw)
+                    finally:
+                        nb_man.save = save
+                return run
 
-            def cell_complete(cell, cell_index=None, **kw):
-                save = nb_man.save
-                nb_man.save = lambda **_: None     # the next cell's start, or the end, writes it
-                try:
-                    return complete(cell, cell_index, **kw)
-                finally:
-                    nb_man.save = save
-
-            nb_man.cell_complete = cell_complete
+            nb_man.cell_complete = unsaved(nb_man.cell_complete)
+            start = unsaved(nb_man.cell_start)
             if on_cell is not None:
-                start = nb_man.cell_start
-
                 def cell_start(cell, cell_index=None, **kw):
                     on_cell(cell, cell_index, nb_man.nb)
                     return start(cell, cell_index, **kw)
 
                 nb_man.cell_start = cell_start
+            else:
+                nb_man.cell_start = start
             return super().execute_managed_notebook(nb_man, kernel_name, **kwargs)
 
     papermill_engines.register(ENGINE_NAME, ProgressEngine)
