@@ -95,7 +95,7 @@ def course_table(tl: Timeline, d: Definitions) -> tuple[pd.DataFrame, np.ndarray
     limit = np.where(np.isnan(endpoint_day), end_day + d.endpoint_window_days, endpoint_day)
     candidates = (tl.a_day > a_first) & (tl.a_day <= limit[tl.a_patient]) & (a_improvement >= d.response_pct)
     resp_idx = first_per_group(tl.a_patient, candidates, n)
-    before = tl.sessions_before(tl.a_patient, tl.a_day) if len(tl.a_day) else np.zeros(0, dtype=np.int64)
+    before = tl.score_sessions_before
     sessions_to_response = pd.array(np.where(resp_idx >= 0, before[np.maximum(resp_idx, 0)] if len(before) else 0, 0),
                                     dtype="Int64")
     sessions_to_response[resp_idx < 0] = pd.NA

@@ -59,7 +59,7 @@ def interval_table(
     next_day[:-1] = np.where(same_next[:-1], tl.s_day[1:], np.inf)
 
     # each score belongs to the interval of the last session strictly before it
-    count_before = tl.sessions_before(tl.a_patient, tl.a_day)
+    count_before = tl.score_sessions_before
     session_idx = np.searchsorted(tl.s_patient, tl.a_patient, side="left") + count_before - 1
     in_interval = (count_before >= 1) & followed[tl.a_patient]
     candidates = np.flatnonzero(in_interval)

@@ -12,6 +12,7 @@ derivation depends on the range of another patient's values.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property
 
 import numpy as np
 import pandas as pd
@@ -56,25 +57,29 @@ class Timeline:
         """Number of the patient's sessions strictly before ``day`` (same-day assessments
         come before that day's session).
 
-        Exact for any days: the sessions and the queries are sorted together by patient
-        code, then day, then queries before sessions on the same day; a query's count is
-        the sessions before it in that order less those of earlier patients.
+        Exact for any days, with no composite key of patient and day: every day is replaced
+        by its rank among the distinct session days (a query day by the number of distinct
+        session days below it), so that a session's day is before a query's day exactly when
+        its rank is below the query's rank. (patient code, rank) pairs are whole numbers and
+        the sessions' pairs are sorted, so a query's count is where its pair falls among the
+        sessions' pairs (one binary search) less the sessions of earlier patients. Missing
+        days sort last, as in a sort: a missing query day counts every session with a day.
         """
         patient = np.asarray(patient, dtype=np.int64)
         day = np.asarray(day, dtype=np.float64)
-        n_s, n_q = len(self.s_day), len(day)
-        if n_q == 0:
+        if len(day) == 0:
             return np.zeros(0, dtype=np.int64)
-        codes = np.concatenate([self.s_patient.astype(np.int64), patient])
-        days = np.concatenate([self.s_day, day])
-        is_session = np.concatenate([np.ones(n_s, dtype=np.int8), np.zeros(n_q, dtype=np.int8)])
-        order = np.lexsort((is_session, days, codes))
-        session_sorted = is_session[order]
-        before = np.cumsum(session_sorted, dtype=np.int64) - session_sorted
-        counts = np.empty(n_q, dtype=np.int64)
-        query = session_sorted == 0
-        counts[order[query] - n_s] = before[query]
-        return counts - np.searchsorted(self.s_patient, patient, side="left")
+        distinct = np.unique(self.s_day)  # sorted, missing last (one NaN)
+        span = np.int64(len(distinct) + 1)
+        s_key = self.s_patient.astype(np.int64) * span + np.searchsorted(distinct, self.s_day, side="left")
+        q_key = patient * span + np.searchsorted(distinct, day, side="left")
+        return np.searchsorted(s_key, q_key, side="left") - np.searchsorted(self.s_patient, patient, side="left")
+
+    @cached_property
+    def score_sessions_before(self) -> np.ndarray:
+        """:meth:`sessions_before` of every score of the timeline (``a_patient``, ``a_day``),
+        worked out once for the derivations that all need it."""
+        return self.sessions_before(self.a_patient, self.a_day)
 
     def session_day(self, patient: np.ndarray, number: np.ndarray) -> np.ndarray:
         """Day of the patient's ``number``-th session (1-based); NaN where there is none."""
@@ -90,7 +95,7 @@ def build_timeline(patients: pd.DataFrame, sessions: pd.DataFrame, scores: pd.Da
     index = pd.Index(patients["patient_id"])
     s_patient = index.get_indexer(sessions["patient_id"])
     s_day = sessions["day"].to_numpy(dtype=float)
-    order = np.lexsort((np.arange(len(s_day)), s_day, s_patient))  # stable on day ties
+    order = np.lexsort((s_day, s_patient))  # lexsort is stable: day ties keep table order
     s_patient, s_day = s_patient[order], s_day[order]
     a_patient = index.get_indexer(scores["patient_id"])
     a_day = scores["day"].to_numpy(dtype=float)
