@@ -185,7 +185,7 @@ def competing_relapse_table(relapse: pd.DataFrame, intervals: pd.DataFrame, tl: 
     if len(first) != len(relapse):
         raise ValueError(f"relapse table has {len(relapse)} rows but the first intervals are {len(first)}")
     code, time = _interval_causes(tl, a_improvement, loss_pct, first, d)
-    out = relapse.drop(columns=[c for c in ("time", "event", "lower", "upper") if c in relapse]).copy()
+    out = relapse.drop(columns=[c for c in ("time", "event", "lower", "upper") if c in relapse])  # shares them
     out["time"] = time
     out["cause"] = pd.Categorical.from_codes(code, dtype=RELAPSE_CAUSES)
     if session_phase is not None:

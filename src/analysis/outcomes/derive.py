@@ -244,7 +244,7 @@ def derive_outcomes(dataset: Dataset, instrument: str = "PHQ-9", **definitions) 
         [pd.DataFrame({"patient_id": ids, "step": step, "detail": detail}) for ids, step, detail in excluded_rows],
         ignore_index=True,
     )
-    sessions = dataset.sessions[["patient_id", "day"]].copy()
+    sessions = dataset.sessions[["patient_id", "day"]]  # shared with the dataset (copy-on-write)
     number = np.empty(len(tl.s_row), dtype=np.int64)
     number[tl.s_row] = tl.s_number
     sessions["session_number"] = number

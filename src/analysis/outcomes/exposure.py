@@ -22,6 +22,19 @@ def exposure_column(prefix: str, name: str) -> str:
     return f"{prefix}_{re.sub(r'[^a-z0-9]+', '_', str(name).strip().lower()).strip('_')}"
 
 
+def _column_names(prefix: str, values: pd.Series, *, text_only: bool = False) -> list:
+    """:func:`exposure_column` of every value (None where missing, and with ``text_only``
+    where the value is not text), named once per distinct value (a registry's hundreds of
+    thousands of periods name a few dozen drugs)."""
+    def name(x):
+        return exposure_column(prefix, x) if isinstance(x, str) or not text_only else None
+
+    if not isinstance(values.dtype, pd.StringDtype):  # distinct by Python equality (1 == 1.0) would merge names
+        return [name(x) for x in values.astype(object).where(values.notna(), None)]
+    codes, uniques = pd.factorize(values, use_na_sentinel=True)
+    return np.array([name(str(x)) for x in uniques] + [None], dtype=object)[codes].tolist()
+
+
 def session_exposure(sessions: pd.DataFrame, medications: pd.DataFrame) -> pd.DataFrame:
     """One row per session (aligned with ``sessions``): exposure flags and ``benzo_dze_mg``."""
     n = len(sessions)
@@ -33,9 +46,8 @@ def session_exposure(sessions: pd.DataFrame, medications: pd.DataFrame) -> pd.Da
                          "row": np.arange(n)})
     periods = pd.DataFrame({
         "patient_id": meds["patient_id"].to_numpy(),
-        "drug_col": [exposure_column("drug", x) for x in meds["drug"]],
-        "class_col": [exposure_column("class", x) if isinstance(x, str) else None
-                      for x in meds["drug_class"].astype(object).where(meds["drug_class"].notna(), None)],
+        "drug_col": _column_names("drug", meds["drug"]),
+        "class_col": _column_names("class", meds["drug_class"], text_only=True),
         "start": meds["start_day"].to_numpy(dtype=float),
         "end": meds["end_day"].to_numpy(dtype=float, na_value=np.nan),
         "dze": meds["dose_dze_mg"].to_numpy(dtype=float, na_value=np.nan),
