@@ -270,6 +270,10 @@ class ModelFrame:
         Per column, the number of rows with a missing value there (when rows were dropped).
     terms : dict
         Each formula term (patsy's name) to the positions of its columns in ``X``.
+    plain : tuple of str or None
+        When every right-hand-side term is a numeric data column named as it is
+        (:func:`_plain_terms`): those columns, which are the design (built without patsy
+        evaluating every row; the same numbers and ``design_info``).
     """
 
     y: pd.Series | None
@@ -286,6 +290,7 @@ class ModelFrame:
     dropped_by_column: dict[str, int] = field(default_factory=dict)
     intercept: bool = True
     terms: dict[str, list[int]] = field(default_factory=dict)
+    plain: tuple[str, ...] | None = None
 
     @property
     def n(self) -> int:
@@ -448,13 +453,21 @@ def model_frame(
     frame = clean_frame(frame)
 
     y = _eval_lhs(lhs, frame, env) if lhs is not None else None
+    plain = _plain_terms(rhs_terms, frame)
     try:
         with np.errstate(all="ignore"):  # non-finite results are reported below
-            X = patsy.dmatrix(ModelDesc([], rhs_terms), frame, eval_env=env, NA_action=patsy.NAAction(NA_types=[]),
-                              return_type="dataframe")
+            if plain is not None:
+                # the coding of plain numeric columns does not depend on their values: patsy
+                # works it out on the first row, and the columns are the design
+                (info,) = patsy.design_matrix_builders([rhs_terms], lambda: iter([frame.iloc[:1]]), env,
+                                                       NA_action=patsy.NAAction(NA_types=[]))
+                X = _plain_design(info, frame, frame.index)
+            else:
+                X = patsy.dmatrix(ModelDesc([], rhs_terms), frame, eval_env=env,
+                                  NA_action=patsy.NAAction(NA_types=[]), return_type="dataframe")
+                info = X.design_info
     except (patsy.PatsyError, SyntaxError) as exc:
         raise ValueError(f"formula {formula!r} could not be evaluated on the data: {exc}") from None
-    info = X.design_info
     if not intercept:
         X = X.drop(columns=INTERCEPT_NAME)
     values = X.to_numpy(dtype=float)
@@ -469,8 +482,41 @@ def model_frame(
     return ModelFrame(
         y=y, X=X, design_info=info, data=frame, columns=rhs_cols, rows=rows, lhs=lhs, formula=formula, env=env,
         n_input=n_input, n_dropped=n_dropped, dropped_by_column=dropped_by_column if n_dropped else {},
-        intercept=intercept, terms=_term_slices(info, not intercept),
+        intercept=intercept, terms=_term_slices(info, not intercept), plain=plain,
     )
+
+
+def _plain_terms(rhs_terms: list, frame: pd.DataFrame) -> tuple[str, ...] | None:
+    """The columns, when every term but the intercept is one numeric column of ``frame``
+    named as it is (``age``; not ``np.log(age)``, ``C(site)``, ``Q("a b")``, ``a:b`` or a
+    boolean, which patsy codes as a category); otherwise None."""
+    names = []
+    for term in rhs_terms:
+        if term == INTERCEPT:
+            continue
+        if len(term.factors) != 1:
+            return None
+        code = term.factors[0].code
+        if code not in frame.columns:
+            return None
+        dtype = frame[code].dtype
+        if not isinstance(dtype, np.dtype) or dtype.kind not in "fiu":
+            return None
+        names.append(code)
+    return tuple(names)
+
+
+def _plain_design(info: patsy.DesignInfo, frame: pd.DataFrame, index: pd.Index) -> pd.DataFrame:
+    """The design of plain numeric columns (:func:`_plain_terms`) in ``info``'s column order:
+    ones for the intercept, each column as float64, as patsy builds it."""
+    columns = []
+    for term in info.terms:
+        if term == INTERCEPT:
+            columns.append(np.ones(len(frame)))
+        else:
+            columns.append(frame[term.factors[0].code].to_numpy(dtype=float))
+    values = np.column_stack(columns) if columns else np.empty((len(frame), 0))
+    return pd.DataFrame(values, columns=list(info.column_names), index=index)
 
 
 def design_for(mf: ModelFrame, profiles: pd.DataFrame) -> pd.DataFrame:
@@ -497,6 +543,9 @@ def design_for(mf: ModelFrame, profiles: pd.DataFrame) -> pd.DataFrame:
     if not report.ok:
         raise DataValidationError(report)
     frame = clean_frame(profiles.loc[:, mf.columns]) if mf.columns else pd.DataFrame(index=profiles.index)
+    if mf.plain is not None and _plain_terms(mf.design_info.terms, frame) is not None:
+        X = _plain_design(mf.design_info, frame, profiles.index)
+        return X.drop(columns=INTERCEPT_NAME) if not mf.intercept else X
     try:
         (X,) = patsy.build_design_matrices([mf.design_info], frame, NA_action="raise", return_type="dataframe")
     except patsy.PatsyError as exc:
