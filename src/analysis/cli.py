@@ -37,7 +37,7 @@ class _Parser(argparse.ArgumentParser):
         self.exit(EXIT_USAGE, f"{self.prog}: error: {message}\n")
 
 
-def _build_parser() -> argparse.ArgumentParser:
+def _build_parser(with_import: bool = True) -> argparse.ArgumentParser:
     from . import __version__
 
     parser = _Parser(prog="ketamine-outcomes", description="Outcome research on ketamine therapy for depression.")
@@ -101,9 +101,16 @@ def _build_parser() -> argparse.ArgumentParser:
                    help="a figure parameter (repeatable)")
     p.set_defaults(func=_cmd_figures)
 
-    from .io.cli import add_import_parser  # import redcap|mapped|sdtm|omop (docs/import.md)
+    if with_import:
+        from .io.cli import add_import_parser  # import redcap|mapped|sdtm|omop (docs/import.md)
 
-    add_import_parser(sub)
+        add_import_parser(sub)
+    else:
+        # the readers' options need their modules (and those pandas): a stand-in, replaced by
+        # the whole parser when the command is "import" (main)
+        from .io.cli import IMPORT_HELP
+
+        sub.add_parser("import", help=IMPORT_HELP, add_help=False)
     return parser
 
 
@@ -213,7 +220,31 @@ class _BadData(Exception):
     """The report's data have problems (already printed): the render stops before any cell."""
 
 
+def _kernel_zygote():
+    """On Linux, a kernel zygote (:mod:`analysis.report.zygote`) starting now, or None: its
+    imports (two seconds of CPU) run on another core while the command validates the data, and
+    the report's kernel is forked from it with them done."""
+    if not sys.platform.startswith("linux"):
+        return None
+    import os
+
+    from .report.zygote import BLAS_THREADS, KernelZygote
+
+    zygote = KernelZygote(env={**BLAS_THREADS, **os.environ})
+    zygote.start(wait=False)
+    return zygote
+
+
 def _cmd_report(args: argparse.Namespace) -> int:
+    zygote = _kernel_zygote()      # first of all, so that its imports overlap everything below
+    try:
+        return _report_with(args, zygote)
+    finally:
+        if zygote is not None:
+            zygote.stop()
+
+
+def _report_with(args: argparse.Namespace, zygote) -> int:
     import os
     import signal
 
@@ -230,9 +261,9 @@ def _cmd_report(args: argparse.Namespace) -> int:
     here = Path.cwd()
 
     def validate() -> None:
-        # checked here, not kept (the kernel loads its own), while the kernel process starts:
-        # bad data stop the render before any cell runs, and nothing is written. From the
-        # command's folder (papermill has moved to the report's), so that problems name the data as given
+        # checked here, not kept (the kernel loads its own): bad data stop the render before any
+        # cell runs, and nothing is written. From the command's folder (papermill moves to the
+        # report's while the kernel starts), so that problems name the data as given
         there = Path.cwd()
         os.chdir(here)
         try:
@@ -244,8 +275,11 @@ def _cmd_report(args: argparse.Namespace) -> int:
 
     try:
         with stop_on_signals() as stop:
+            if zygote is not None:
+                validate()                 # while the zygote imports
+                _fork_kernels_from(zygote)
             result = render_report(params, out, timeout=args.timeout, progress=terminal_progress(name=params.name),
-                                   while_kernel_starts=validate)
+                                   while_kernel_starts=None if zygote is not None else validate)
     except _BadData:
         for folder in missing:  # the folders made for the report (deepest first), as they were
             try:
@@ -275,6 +309,21 @@ def _cmd_report(args: argparse.Namespace) -> int:
         return EXIT_PROBLEMS
     print(f"report {params.name}: {result.out / 'report.html'} ({result.seconds:.1f} s)")
     return EXIT_OK
+
+
+def _fork_kernels_from(zygote) -> None:
+    """Have this process's renders fork their kernel from ``zygote`` once it listens; if it
+    could not start, say so and let the kernel start as usual."""
+    import os
+
+    from .report.zygote import ENV_VAR
+
+    try:
+        zygote.wait_ready()
+    except RuntimeError as exc:
+        print(f"ketamine-outcomes report: {exc}; the kernel starts without it", file=sys.stderr)
+        return
+    os.environ[ENV_VAR] = zygote.socket_path
 
 
 def _cmd_batch(args: argparse.Namespace) -> int:
@@ -333,8 +382,14 @@ def _cmd_figures(args: argparse.Namespace) -> int:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``ketamine-outcomes`` command."""
-    parser = _build_parser()
-    args = parser.parse_args(argv)
+    argv = list(sys.argv[1:] if argv is None else argv)
+    # built without the import readers' options, which import pandas (0.6 s of every command)
+    parser = _build_parser(with_import=False)
+    args, unknown = parser.parse_known_args(argv)
+    if args.command == "import":
+        args = _build_parser().parse_args(argv)
+    elif unknown:
+        parser.error(f"unrecognized arguments: {' '.join(unknown)}")
     return int(args.func(args))
 
 

@@ -14,17 +14,20 @@ Examples
 'iv'
 """
 
-from ._convert import ImportedDataset, ImportProblemsError, to_dataset
-from ._extract import RowAccount, SourceExtract
-from .log import ImportLog
-from .mapped import read_mapped
-from .mapping import Mapping, MappingError, read_mapping
-from .redcap import read_redcap
-from .omop import read_omop
-from .sdtm import read_sdtm
-from .vocabulary import Vocabulary, default_vocabulary
+from .._lazy import on_first_use
 
 __all__ = [
     "ImportLog", "ImportProblemsError", "ImportedDataset", "Mapping", "MappingError", "RowAccount", "SourceExtract",
     "Vocabulary", "default_vocabulary", "read_mapped", "read_mapping", "read_omop", "read_redcap", "read_sdtm", "to_dataset",
 ]
+
+#: where each public name lives; imported on first use (PEP 562), so that building the
+#: command line (``analysis.io.cli``) does not import pandas and every reader
+_LAZY = {
+    "ImportedDataset": "._convert", "ImportProblemsError": "._convert", "to_dataset": "._convert",
+    "RowAccount": "._extract", "SourceExtract": "._extract", "ImportLog": ".log", "read_mapped": ".mapped",
+    "Mapping": ".mapping", "MappingError": ".mapping", "read_mapping": ".mapping", "read_redcap": ".redcap",
+    "read_omop": ".omop", "read_sdtm": ".sdtm", "Vocabulary": ".vocabulary", "default_vocabulary": ".vocabulary",
+}
+
+__getattr__, __dir__ = on_first_use(__name__, _LAZY)

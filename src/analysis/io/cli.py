@@ -25,7 +25,7 @@ import sys
 from collections.abc import Callable
 from pathlib import Path
 
-__all__ = ["add_import_parser", "run_import", "SOURCES"]
+__all__ = ["IMPORT_HELP", "add_import_parser", "run_import", "SOURCES"]
 
 EXIT_OK, EXIT_PROBLEMS, EXIT_USAGE = 0, 1, 2
 
@@ -38,11 +38,15 @@ SOURCES = {
 }
 
 
+#: the command's one-line help
+IMPORT_HELP = "convert REDCap, SDTM, OMOP or mapped exports to data format v1"
+
+
 def add_import_parser(subparsers) -> None:
     """Add ``import`` with one sub-command per source to a sub-parsers object."""
     import importlib
 
-    parser = subparsers.add_parser("import", help="convert REDCap, SDTM, OMOP or mapped exports to data format v1")
+    parser = subparsers.add_parser("import", help=IMPORT_HELP)
     sources = parser.add_subparsers(dest="source", required=True, parser_class=type(parser))
     for name, (module_name, help_text) in SOURCES.items():
         module = importlib.import_module(f"analysis.io.{module_name}")
