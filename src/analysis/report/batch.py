@@ -51,6 +51,7 @@ from .render import (
 )
 from .worker import JOB_FILE as _JOB_FILE
 from .worker import OUTCOME_FILE as _OUTCOME_FILE
+from .zygote import BLAS_THREADS
 
 __all__ = ["BatchJob", "BatchInterrupted", "load_spec", "plan_batch", "run_batch", "run_isolated", "write_index",
            "SpecError"]
@@ -59,8 +60,6 @@ __all__ = ["BatchJob", "BatchInterrupted", "load_spec", "plan_batch", "run_batch
 MAX_NAME_LENGTH = 100
 #: names of the files a batch writes beside the report folders
 RESERVED_NAMES = ("index.html", "index.json")
-#: thread pools of the numerical libraries, one thread per render (unless the user set them)
-PINNED_THREADS = {"OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
 
 
 class SpecError(ValueError):
@@ -310,7 +309,7 @@ def render_environment(cache_root: str | Path | None = None) -> dict[str, str]:
     >>> env["KO_DATASET_CACHE"], all(name in env for name in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS"))
     ('/tmp/cache', True)
     """
-    env = {**PINNED_THREADS, **os.environ}
+    env = {**BLAS_THREADS, **os.environ}   # one thread per render (unless the user set them)
     # the worker imports what this process imports, from where it does (as multiprocessing's spawn)
     env["PYTHONPATH"] = os.pathsep.join(p for p in sys.path if p)
     if cache_root is not None:

@@ -222,8 +222,7 @@ def _kernel_zygote(token: str) -> str | None:
     time, and a batch's kernels run the code the worker has now."""
     if not sys.platform.startswith("linux"):
         return None
-    from .render import BLAS_THREADS
-    from .zygote import KernelZygote
+    from .zygote import BLAS_THREADS, KernelZygote
 
     with _ZYGOTE_LOCK:
         zygote = _ZYGOTES.get(token)

@@ -41,6 +41,7 @@ from ..resources import notebook_path
 from .fonts import copy_font_lists, font_cache_folder
 from .parameters import ReportParameters
 from .provenance import build_provenance, cache_key
+from .zygote import BLAS_THREADS
 
 __all__ = ["RenderResult", "KernelDied", "RenderInterrupted", "stop_on_signals", "render_notebook", "render_report",
            "notebook_path", "to_html", "export_html", "render_phases", "SectionProgress", "terminal_progress", "partial_folder",
@@ -352,9 +353,6 @@ def finish_attempt(partial: Path, result: RenderResult) -> RenderResult:
                         good.get("key_figures", {}), attempt=result.status)
 
 
-#: one BLAS/OpenMP thread in the kernel (unless the caller's environment sets a number)
-BLAS_THREADS = {"OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1", "MKL_NUM_THREADS": "1",
-                "BLIS_NUM_THREADS": "1", "VECLIB_MAXIMUM_THREADS": "1", "NUMEXPR_NUM_THREADS": "1"}
 #: environment variable that hands the kernel the dataset folder (the notebook records its name only)
 DATA_VARIABLE = "KO_REPORT_DATA"
 #: the papermill engine that reports each cell as it starts (registered on first use)

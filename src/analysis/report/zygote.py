@@ -47,14 +47,21 @@ import threading
 import time
 from pathlib import Path
 
-__all__ = ["ENV_VAR", "IDLE_EXIT", "KernelZygote", "PRELOAD", "proxy_command"]
+__all__ = ["BLAS_THREADS", "ENV_VAR", "IDLE_EXIT", "KernelZygote", "PRELOAD", "proxy_command"]
+
+#: one BLAS/OpenMP thread in a report's kernel (unless the caller's environment sets a number):
+#: renders run side by side, one per core. Here (standard library only) so that whoever starts
+#: a zygote, which keeps the thread count it imported with, can pin it without importing the render
+BLAS_THREADS = {"OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1", "MKL_NUM_THREADS": "1",
+                "BLIS_NUM_THREADS": "1", "VECLIB_MAXIMUM_THREADS": "1", "NUMEXPR_NUM_THREADS": "1"}
 
 #: the environment variable naming the zygote's socket (a render forks its kernel there when set)
 ENV_VAR = "KO_KERNEL_ZYGOTE"
-#: what the zygote imports before it forks: the report notebook's imports and the kernel's
+#: what the zygote imports before it forks: the kernel's imports and those of the report's
+#: sections (which import the analyses they use on first use: a quarter of a second a kernel)
 PRELOAD = ("numpy", "pandas", "scipy.stats", "statsmodels.api", "matplotlib", "matplotlib.figure",
            "matplotlib_inline.backend_inline", "ipykernel.kernelapp", "analysis", "analysis.report",
-           "analysis.report.cohort")
+           "analysis.report.cohort", "analysis.adjuncts", "analysis.effects", "analysis.imputation")
 
 #: seconds a zygote without kernels waits for a request before it exits (who asks after
 #: that starts a new one: a Dask worker's zygote outlives no batch by more than this)
@@ -93,9 +100,9 @@ class KernelZygote:
     def __exit__(self, *exc) -> None:
         self.stop()
 
-    def start(self, timeout: float = 120) -> None:
-        """Start the zygote and wait until it listens (its imports done)."""
-        ready = self.folder / "ready"
+    def start(self, timeout: float = 120, *, wait: bool = True) -> None:
+        """Start the zygote and wait until it listens (its imports done); with ``wait=False``
+        return at once, and call :meth:`wait_ready` before the first kernel is asked for."""
         command = [sys.executable, "-c", "from analysis.report.zygote import _serve; _serve()",
                    self.socket_path, str(os.getpid()), ",".join(self.preload)]
         from .fonts import copy_font_lists, font_cache_folder
@@ -104,6 +111,13 @@ class KernelZygote:
         env = {**self.env, "MPLCONFIGDIR": str(self.folder / "matplotlib"),
                "MPLBACKEND": "module://matplotlib_inline.backend_inline"}
         self.process = subprocess.Popen(command, stdin=subprocess.DEVNULL, start_new_session=True, env=env)
+        if wait:
+            self.wait_ready(timeout)
+
+    def wait_ready(self, timeout: float = 120) -> None:
+        """Wait until the zygote listens; RuntimeError (and the zygote stopped) if it exits first
+        or takes longer than ``timeout`` seconds."""
+        ready = self.folder / "ready"
         deadline = time.monotonic() + timeout
         while not ready.exists():
             if self.process.poll() is not None:
@@ -111,7 +125,7 @@ class KernelZygote:
             if time.monotonic() > deadline:
                 self.stop()
                 raise RuntimeError(f"the kernel zygote did not listen within {timeout:g} s")
-            time.sleep(0.02)
+            time.sleep(0.01)
 
     def stop(self) -> None:
         """Stop the zygote (kernels it forked are in sessions of their own and are not touched)."""
