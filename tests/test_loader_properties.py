@@ -93,12 +93,16 @@ def test_duplicate_rows_by_row_keys_equal_pandas(rows):
     ``DataFrame.duplicated`` finds, with missing equal to missing and -0.0 equal to 0.0."""
     import numpy as np
 
-    from analysis.validation import _duplicated_rows
+    from analysis.validation import _duplicated_rows, _factorised_ids
 
     frame = pd.DataFrame(rows, columns=["patient_id", "day", "route", "completed"])
     frame = frame.astype({"patient_id": "string", "day": "float64", "route": "string", "completed": "boolean"})
     expected = np.flatnonzero(frame.duplicated(keep="first").to_numpy())
     assert _duplicated_rows(frame).tolist() == expected.tolist()
+    # with the patient ids the loader has factorised already (the patient in the key's high bits)
+    assert _duplicated_rows(frame, _factorised_ids(frame)).tolist() == expected.tolist()
+    ids_only = frame[["patient_id"]]
+    assert _duplicated_rows(ids_only).tolist() == np.flatnonzero(ids_only.duplicated().to_numpy()).tolist()
 
 
 def test_duplicate_rows_found_among_millions_of_keys():

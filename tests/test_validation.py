@@ -601,7 +601,11 @@ def test_allow_free_text_is_passed_to_the_anonymisation_guard(valid_folder, vali
     seen = []
     original = anonymisation.check_identifying_values
 
-    def spy(table, frame, text_columns, report, **kwargs):
+    def spy(table, frame, text_columns, report, *, factorised=None, **kwargs):
+        # the loader hands over the patient ids it has factorised (the same as the guard's own)
+        if factorised is not None:
+            codes, uniques = factorised["patient_id"]
+            assert pd.Index(uniques).take(codes).tolist() == frame["patient_id"].tolist()
         seen.append((table, kwargs))
 
     monkeypatch.setattr(anonymisation, "check_identifying_values", spy)

@@ -32,7 +32,7 @@ patient_id '1***8' patient_id looks like a medical record n
 
 from __future__ import annotations
 
-from collections.abc import Collection
+from collections.abc import Collection, Mapping
 
 import numpy as np
 import pandas as pd
@@ -141,8 +141,9 @@ def _id_message(column: str):
     return message
 
 
-def _check_text_column(table: str, col: str, values: pd.Series, report: ValidationReport, allowed: set[str]) -> None:
-    codes, uniques = pd.factorize(values.astype("string"))
+def _check_text_column(table: str, col: str, values: pd.Series, report: ValidationReport, allowed: set[str],
+                       factorised: tuple | None = None) -> None:
+    codes, uniques = factorised if factorised is not None else pd.factorize(values.astype("string"))
     uniques = pd.Series(uniques, dtype="string")
     if len(uniques) == 0:
         return
@@ -215,7 +216,8 @@ def _check_numeric_column(table: str, col: str, values: pd.Series, report: Valid
 
 
 def check_identifying_values(table: str, frame: pd.DataFrame, text_columns: list[str], report: ValidationReport,
-                             *, allow_free_text: Collection[str] = ()) -> None:
+                             *, allow_free_text: Collection[str] = (),
+                             factorised: Mapping[str, tuple] | None = None) -> None:
     """Report identifiers in the values of a typed table.
 
     Parameters
@@ -233,6 +235,9 @@ def check_identifying_values(table: str, frame: pd.DataFrame, text_columns: list
         Free-text columns the data owner has checked by hand: they are not refused as free
         text, but still searched for e-mail addresses, phone numbers, dates, record numbers,
         IP addresses, URLs and marked names.
+    factorised : mapping of str to (codes, uniques), optional
+        Columns already factorised as ``pd.factorize(frame[col].astype("string"))`` gives
+        them (the loader's patient ids, used by several checks): not factorised again.
 
     Examples
     --------
@@ -260,7 +265,7 @@ def check_identifying_values(table: str, frame: pd.DataFrame, text_columns: list
         if pd.api.types.is_bool_dtype(values):
             continue
         if pd.api.types.is_string_dtype(values) or values.dtype == object:
-            _check_text_column(table, str(col), values, report, allowed)
+            _check_text_column(table, str(col), values, report, allowed, (factorised or {}).get(col))
         elif pd.api.types.is_numeric_dtype(values) and col not in schema_columns:
             _check_numeric_column(table, str(col), values, report)
 
