@@ -402,3 +402,32 @@ def test_sessions_before_is_exact_whatever_the_other_patients_days():
     got = dict(zip(zip(tl.a_patient, tl.a_day), tl.sessions_before(tl.a_patient, tl.a_day)))
     assert got == {(1, 0.0): 0, (1, 1e-9): 1, (1, 1.5e-9): 2, (1, 3e-9): 3, (0, 1e300): 0, (2, -1e300): 0}
     assert tl.sessions_before(np.array([1, 0, 2]), np.array([np.inf, np.inf, -np.inf])).tolist() == [3, 1, 0]
+
+
+def test_sessions_before_and_score_index_equal_sorting_and_matching():
+    """The rank-and-search forms give what a sort of sessions and queries together and a
+    (patient, day) index lookup give, on days with ties, -0.0, infinities and missing days."""
+    from analysis.outcomes.timeline import build_timeline
+
+    rng = np.random.default_rng(15)
+    days = np.array([0.0, -0.0, 1.0, 1.5, 2.0, 1e300, -np.inf, np.inf, 3.0, 7.25])
+    patients = pd.DataFrame({"patient_id": [f"P{i}" for i in range(6)]})
+    sessions = pd.DataFrame({"patient_id": rng.choice(patients["patient_id"], 80),
+                             "day": np.append(rng.choice(days, 79), np.nan)})
+    scores = pd.DataFrame({"patient_id": rng.choice(patients["patient_id"], 60), "day": rng.choice(days, 60),
+                           "score": rng.integers(0, 27, 60).astype(float)})
+    scores = scores.groupby(["patient_id", "day"], sort=False)["score"].mean().reset_index()
+    tl = build_timeline(patients, sessions, scores)
+    q_patient = rng.integers(0, 6, 200)
+    q_day = np.append(rng.choice(np.append(days, [0.5, np.nan]), 199), np.nan)
+
+    def by_sorting(patient, day):
+        return np.array([sum(1 for s in range(len(tl.s_day)) if tl.s_patient[s] == p
+                             and (tl.s_day[s] < d or (np.isnan(d) and not np.isnan(tl.s_day[s]))))
+                         for p, d in zip(patient, day)])
+
+    assert tl.sessions_before(q_patient, q_day).tolist() == by_sorting(q_patient, q_day).tolist()
+    expected = pd.MultiIndex.from_arrays([tl.a_patient, tl.a_day]).get_indexer(
+        pd.MultiIndex.from_arrays([q_patient, q_day]))
+    assert tl.score_index(q_patient, q_day).tolist() == expected.tolist()
+    assert (tl.score_index(tl.a_patient, tl.a_day) == np.arange(len(tl.a_day))).all()

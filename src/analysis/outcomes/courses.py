@@ -132,8 +132,7 @@ COURSE_STATES = ("induction", "response", "relapse", "re-response", "non-respons
 
 def _score_index(tl: Timeline, patient: np.ndarray, day: np.ndarray) -> np.ndarray:
     """Position in the timeline's scores of the score of ``patient`` on ``day`` (-1 if none)."""
-    scores = pd.MultiIndex.from_arrays([tl.a_patient, tl.a_day])
-    return scores.get_indexer(pd.MultiIndex.from_arrays([np.asarray(patient), np.asarray(day, dtype=float)]))
+    return tl.score_index(patient, day)
 
 
 def _qualifies(tl: Timeline, a_improvement: np.ndarray, loss_pct: np.ndarray, idx: np.ndarray,

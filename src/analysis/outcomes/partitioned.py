@@ -72,10 +72,9 @@ def _patient_positions(patient_ids: pd.Series, known: pd.Series) -> np.ndarray:
     """Row of each ``patient_ids`` value in ``known`` (unique ids), -1 where it is not there:
     ``pd.Index(known).get_indexer(patient_ids)``, for text ids by Arrow's hash lookup (no
     Python string per row: on 25 million assessments that is seconds and gigabytes less)."""
-    index = pd.Index(known)
     if not (isinstance(patient_ids.dtype, pd.StringDtype) and isinstance(known.dtype, pd.StringDtype)
-            and index.is_unique):
-        return index.get_indexer(patient_ids)
+            and known.is_unique):  # Series.is_unique counts in Arrow; an Index would make a Python string per id
+        return pd.Index(known).get_indexer(patient_ids)
     values = pa.array(patient_ids, type=pa.large_string(), from_pandas=True)
     value_set = pa.array(known, type=pa.large_string(), from_pandas=True)
     found = pc.index_in(values, value_set=value_set, skip_nulls=not known.isna().any())
@@ -449,7 +448,7 @@ def _slim_part(tables: dict[str, pd.DataFrame]) -> dict[str, pd.DataFrame]:
     out = {}
     for name, frame in tables.items():
         if name == "relapse":
-            out[name] = frame.iloc[:0]
+            out[name] = frame.iloc[:0].copy()  # a view would keep the part's whole table alive
         elif name == "relapse_competing":
             out[name] = _own_columns(frame[list(frame.columns[len(base):])])
         else:
@@ -500,7 +499,8 @@ def derive_outcomes_partitioned(dataset: Dataset, instrument: str = "PHQ-9", *, 
                            slim=True)
         del tables, codes
         if first is None:  # the other fields; its tables are replaced by the combined ones
-            first = dataclasses.replace(out, **{name: frame.iloc[:0] for name, frame in _tables_of(out).items()})
+            first = dataclasses.replace(out, **{name: frame.iloc[:0].copy()  # not views: they keep the tables
+                                                for name, frame in _tables_of(out).items()})
         parts.append(_slim_part(_tables_of(out)))
         del out
         _release_memory()

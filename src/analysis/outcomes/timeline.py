@@ -81,6 +81,36 @@ class Timeline:
         worked out once for the derivations that all need it."""
         return self.sessions_before(self.a_patient, self.a_day)
 
+    @cached_property
+    def _score_keys(self) -> tuple[np.ndarray, np.ndarray] | None:
+        """The distinct score days and each score's (patient code, day rank) as one whole
+        number, sorted as the scores are; None when that cannot stand for the scores' own
+        pairs (a missing day, or a patient and day twice)."""
+        if len(self.a_day) == 0 or np.isnan(self.a_day).any():
+            return None
+        distinct = np.unique(self.a_day)
+        keys = self.a_patient.astype(np.int64) * np.int64(len(distinct)) + np.searchsorted(distinct, self.a_day)
+        if len(keys) > 1 and not (np.diff(keys) > 0).all():
+            return None
+        return distinct, keys
+
+    def score_index(self, patient: np.ndarray, day: np.ndarray) -> np.ndarray:
+        """Position in the scores (``a_patient``, ``a_day``) of the score of each ``patient``
+        on ``day``, -1 where there is none: exact day equality (0.0 and -0.0 are one day),
+        by a binary search among whole-number keys of the scores' days ranked (no
+        composite of patient and day)."""
+        patient = np.asarray(patient, dtype=np.int64)
+        day = np.asarray(day, dtype=np.float64)
+        prepared = self._score_keys
+        if prepared is None or len(day) == 0:
+            scores = pd.MultiIndex.from_arrays([self.a_patient, self.a_day])
+            return scores.get_indexer(pd.MultiIndex.from_arrays([patient, day]))
+        distinct, keys = prepared
+        rank = np.minimum(np.searchsorted(distinct, day), len(distinct) - 1)
+        query = patient * np.int64(len(distinct)) + rank
+        at = np.minimum(np.searchsorted(keys, query), len(keys) - 1)
+        return np.where((distinct[rank] == day) & (keys[at] == query), at, -1)
+
     def session_day(self, patient: np.ndarray, number: np.ndarray) -> np.ndarray:
         """Day of the patient's ``number``-th session (1-based); NaN where there is none."""
         number = np.asarray(number)
