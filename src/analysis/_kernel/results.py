@@ -171,14 +171,12 @@ def coef_table(names, coef, se, conf_level: float, *, df=None, ratio: bool = Fal
         p = np.where(finite, 2.0 * stats.t.sf(np.abs(w), np.where(finite, dfa, 1.0)), 2.0 * stats.norm.sf(np.abs(w)))
         q = np.where(finite, critical_value(conf_level, np.where(finite, dfa, 1.0)), critical_value(conf_level))
         cols["df"] = dfa
-    cols.update({"statistic": w, "p_value": p, "ci_lower": coef - q * se, "ci_upper": coef + q * se})
-    out = pd.DataFrame(cols, index=pd.Index(list(names), name="term"))
-    if ratio:
+    lower, upper = coef - q * se, coef + q * se
+    cols.update({"statistic": w, "p_value": p, "ci_lower": lower, "ci_upper": upper})
+    if ratio:   # built with the rest: a column added to a frame costs about 0.2 ms, and models make many tables
         with np.errstate(over="ignore"):
-            out["ratio"] = np.exp(coef)
-            out["ratio_lower"] = np.exp(out["ci_lower"])
-            out["ratio_upper"] = np.exp(out["ci_upper"])
-    return out
+            cols.update({"ratio": np.exp(coef), "ratio_lower": np.exp(lower), "ratio_upper": np.exp(upper)})
+    return pd.DataFrame(cols, index=pd.Index(list(names), name="term"))
 
 
 def coefficient_plot(ax, summary: pd.DataFrame, *, xlabel: str | None = None):
