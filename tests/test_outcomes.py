@@ -431,3 +431,26 @@ def test_sessions_before_and_score_index_equal_sorting_and_matching():
         pd.MultiIndex.from_arrays([q_patient, q_day]))
     assert tl.score_index(q_patient, q_day).tolist() == expected.tolist()
     assert (tl.score_index(tl.a_patient, tl.a_day) == np.arange(len(tl.a_day))).all()
+
+
+@pytest.mark.parametrize("rule", ["mean", "first", "last", "max"])
+def test_instrument_scores_equal_the_groupby(rule):
+    """Same-day scores combined by one whole-number key per (patient, day): the table of
+    pandas' groupby, labels (0.0 or -0.0 as first written) and missing patients or days
+    included, for text and categorical patient ids."""
+    from analysis.outcomes.timeline import instrument_scores
+
+    rng = np.random.default_rng(15)
+    for trial in range(60):
+        n = int(rng.integers(0, 50))
+        frame = pd.DataFrame({"patient_id": pd.array(rng.choice(["A", "B", "C", None], n), dtype="string"),
+                              "day": rng.choice([0.0, -0.0, 1.0, 2.5, np.nan, 1e300, -np.inf], n),
+                              "instrument": pd.array(rng.choice(["PHQ-9", "GAD-7"], n), dtype="string"),
+                              "score": rng.choice([1.0, 2.0, np.nan, 0.1, 0.2, 0.3], n)})
+        if trial % 2:
+            frame["patient_id"] = frame["patient_id"].astype(pd.CategoricalDtype(["C", "B", "A", "D"]))
+        rows = frame.loc[frame["instrument"] == "PHQ-9", ["patient_id", "day", "score"]]
+        expected = getattr(rows.groupby(["patient_id", "day"], sort=False, observed=True)["score"], rule)().reset_index()
+        got = instrument_scores(frame, "PHQ-9", rule)
+        pd.testing.assert_frame_equal(got, expected, check_exact=True)
+        assert (np.signbit(got["day"].to_numpy()) == np.signbit(expected["day"].to_numpy())).all()

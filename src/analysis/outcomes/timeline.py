@@ -21,11 +21,41 @@ __all__ = ["Timeline", "build_timeline", "instrument_scores"]
 
 
 def instrument_scores(assessments: pd.DataFrame, instrument: str, same_day: str) -> pd.DataFrame:
-    """One instrument's scores, one row per patient and day (same-day repeats combined)."""
+    """One instrument's scores, one row per patient and day (same-day repeats combined).
+
+    The table of ``rows.groupby(["patient_id", "day"], sort=False, observed=True)["score"]``
+    combined by ``same_day`` (groups in order of first appearance, rows without a patient or
+    a day left out), grouped by one whole number per (patient, day) instead: the patient's
+    code times the number of distinct days plus the day's rank, exact for any days (0.0 and
+    -0.0 are one day, as in the groupby). Each group keeps its rows in table order, so the
+    combined scores are pandas' own.
+    """
     rows = assessments.loc[assessments["instrument"] == instrument, ["patient_id", "day", "score"]]
-    grouped = rows.groupby(["patient_id", "day"], sort=False, observed=True)["score"]
-    combined = getattr(grouped, same_day)()
-    return combined.reset_index()
+    if not (rows["day"].dtype == np.float64 and rows["score"].dtype == np.float64):  # the format's; else as pandas does
+        grouped = rows.groupby(["patient_id", "day"], sort=False, observed=True)["score"]
+        return getattr(grouped, same_day)().reset_index()
+    ids, day = rows["patient_id"], rows["day"].to_numpy()
+    if isinstance(ids.dtype, pd.CategoricalDtype):
+        patient, n_ids = ids.cat.codes.to_numpy(dtype=np.int64), len(ids.cat.categories)
+    else:
+        patient, uniques = pd.factorize(ids, use_na_sentinel=True)
+        n_ids = len(uniques)
+    # each distinct day (by equality) is labelled as first written in the column, as groupby labels it
+    distinct, first_of_day, rank = np.unique(day, return_index=True, return_inverse=True)
+    label = day[first_of_day]
+    if n_ids * max(len(distinct), 1) >= 2**62:  # keys would not fit: the groupby itself
+        grouped = rows.groupby(["patient_id", "day"], sort=False, observed=True)["score"]
+        return getattr(grouped, same_day)().reset_index()
+    rank = rank.reshape(-1)
+    keep = (patient >= 0) & ~np.isnan(day)  # groupby's dropna
+    if not keep.all():
+        rows, patient, rank = rows[keep], patient[keep], rank[keep]
+    group, _ = pd.factorize(patient.astype(np.int64) * np.int64(len(distinct)) + rank, sort=False)
+    first = np.unique(group, return_index=True)[1]  # first row of each group, groups numbered in order of appearance
+    combined = getattr(pd.Series(rows["score"].to_numpy(), copy=False).groupby(group, sort=True), same_day)()
+    return pd.DataFrame({"patient_id": rows["patient_id"].iloc[first].reset_index(drop=True),
+                         "day": label[rank[first]],
+                         "score": combined.to_numpy()})
 
 
 @dataclass
@@ -119,18 +149,37 @@ class Timeline:
         return np.where(ok, self.s_day[idx] if len(self.s_day) else np.nan, np.nan)
 
 
+def _positions(index: pd.Index, ids: pd.Series) -> np.ndarray:
+    """``index.get_indexer(ids)``; for ids coded as categories that are ``index`` itself (a
+    partition's patients, ``outcomes.partitioned``), their codes."""
+    if (isinstance(ids.dtype, pd.CategoricalDtype) and not index.hasnans
+            and ids.cat.categories.equals(index) and ids.cat.categories.dtype == index.dtype):
+        return ids.cat.codes.to_numpy(dtype=np.intp)
+    return index.get_indexer(ids)
+
+
+def _sort_order(patient: np.ndarray, day: np.ndarray) -> np.ndarray:
+    """``np.lexsort((day, patient))``: stable, so day ties keep table order; rows already in
+    that order (a registry written patient by patient, day by day) are not sorted again."""
+    if len(day) > 1 and not np.isnan(day).any():
+        step = np.diff(patient)
+        if (step >= 0).all() and ((step > 0) | (np.diff(day) >= 0)).all():
+            return np.arange(len(day))
+    return np.lexsort((day, patient))
+
+
 def build_timeline(patients: pd.DataFrame, sessions: pd.DataFrame, scores: pd.DataFrame) -> Timeline:
     """Sort sessions and scores by (patient, day) and index patients by their table order."""
     ids = patients["patient_id"].to_numpy(dtype=object)
     index = pd.Index(patients["patient_id"])
-    s_patient = index.get_indexer(sessions["patient_id"])
+    s_patient = _positions(index, sessions["patient_id"])
     s_day = sessions["day"].to_numpy(dtype=float)
-    order = np.lexsort((s_day, s_patient))  # lexsort is stable: day ties keep table order
+    order = _sort_order(s_patient, s_day)
     s_patient, s_day = s_patient[order], s_day[order]
-    a_patient = index.get_indexer(scores["patient_id"])
+    a_patient = _positions(index, scores["patient_id"])
     a_day = scores["day"].to_numpy(dtype=float)
     a_score = scores["score"].to_numpy(dtype=float)
-    a_order = np.lexsort((a_day, a_patient))
+    a_order = _sort_order(a_patient, a_day)
     a_patient, a_day, a_score = a_patient[a_order], a_day[a_order], a_score[a_order]
 
     n_patients = len(ids)
