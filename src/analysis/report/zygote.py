@@ -58,10 +58,13 @@ BLAS_THREADS = {"OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1", "MKL_NUM_TH
 #: the environment variable naming the zygote's socket (a render forks its kernel there when set)
 ENV_VAR = "KO_KERNEL_ZYGOTE"
 #: what the zygote imports before it forks: the kernel's imports and those of the report's
-#: sections (which import the analyses they use on first use: a quarter of a second a kernel)
-PRELOAD = ("numpy", "pandas", "scipy.stats", "statsmodels.api", "matplotlib", "matplotlib.figure",
-           "matplotlib_inline.backend_inline", "ipykernel.kernelapp", "analysis", "analysis.report",
-           "analysis.report.cohort", "analysis.adjuncts", "analysis.effects", "analysis.imputation")
+#: sections (which import the analyses they use on first use: a quarter of a second a kernel).
+#: Only the parts of statsmodels the report uses: ``statsmodels.api`` would add 290 modules
+#: and most of a second, which a single report waits for
+PRELOAD = ("numpy", "pandas", "scipy.stats", "matplotlib", "matplotlib.figure", "matplotlib_inline.backend_inline",
+           "ipykernel.kernelapp", "analysis", "analysis.report", "analysis.report.cohort", "analysis.report.cache",
+           "analysis.report.provenance", "analysis.adjuncts", "analysis.effects", "analysis.imputation",
+           "analysis.io.vocabulary", "statsmodels.stats.proportion", "statsmodels.base.covtype")
 
 #: seconds a zygote without kernels waits for a request before it exits (who asks after
 #: that starts a new one: a Dask worker's zygote outlives no batch by more than this)
