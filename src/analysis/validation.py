@@ -784,13 +784,18 @@ def _row_keys(frame: pd.DataFrame, ids: tuple[np.ndarray, object] | None = None)
         key = _mix64(part if key is None else key ^ part)
     if codes is None:
         return key
-    patient = codes.astype(np.int64).view(np.uint64) + np.uint64(1)  # missing (-1) as 0
+    patient = codes.astype(np.int64).view(np.uint64)
+    patient += np.uint64(1)  # missing (-1) as 0; in place, as below: a registry's keys are 200 MB each
     bits = int(len(ids[1]) + 1).bit_length()  # the patient takes the top `bits` bits
     if key is None:
         return patient
     if bits >= 64:  # more patients than a key can hold apart from the numbers: mix them in instead
-        return _mix64(key ^ patient)
-    return (patient << np.uint64(64 - bits)) | (key >> np.uint64(bits))
+        key ^= patient
+        return _mix64(key)
+    patient <<= np.uint64(64 - bits)
+    key >>= np.uint64(bits)
+    key |= patient
+    return key
 
 
 def _mix64(z: np.ndarray) -> np.ndarray:
