@@ -79,8 +79,16 @@ def interval_table(
         confirmed &= ahead
 
     # summarise per interval (rows are sorted by interval id)
-    ids, first_row, n_scores = np.unique(iid, return_index=True, return_counts=True)
-    local = np.searchsorted(ids, iid)
+    if len(iid) and (iid[1:] >= iid[:-1]).all():  # as they are: runs of equal ids (np.unique without its sort)
+        start = np.ones(len(iid), dtype=bool)
+        start[1:] = iid[1:] != iid[:-1]
+        first_row = np.flatnonzero(start)
+        ids = iid[first_row]
+        n_scores = np.diff(np.append(first_row, len(iid)))
+        local = np.cumsum(start) - 1
+    else:
+        ids, first_row, n_scores = np.unique(iid, return_index=True, return_counts=True)
+        local = np.searchsorted(ids, iid)
     relapse_row = first_per_group(local, confirmed, len(ids))
     last_row = first_row + n_scores - 1
     origin_day = tl.s_day[ids]

@@ -78,7 +78,10 @@ def _patient_positions(patient_ids: pd.Series, known: pd.Series) -> np.ndarray:
     values = pa.array(patient_ids, type=pa.large_string(), from_pandas=True)
     value_set = pa.array(known, type=pa.large_string(), from_pandas=True)
     found = pc.index_in(values, value_set=value_set, skip_nulls=not known.isna().any())
-    return pc.fill_null(found, -1).to_numpy(zero_copy_only=False).astype(np.int64)
+    if found.null_count:
+        found = pc.fill_null(found, -1)
+    # Arrow's int32 positions as they are (a million patients fit): half the memory of int64
+    return found.to_numpy(zero_copy_only=False)
 
 
 def _block_of_rows(patient_ids: pd.Series, code: np.ndarray, block_of_patient: np.ndarray, table: str) -> np.ndarray:
@@ -101,6 +104,11 @@ def _split_blocks(dataset: Dataset, bounds: np.ndarray):
     for name in ("sessions", "assessments", "medications"):
         table = getattr(dataset, name)
         code = _patient_positions(table["patient_id"], patients["patient_id"])
+        if len(code) and code[0] >= 0 and (code[1:] >= code[:-1]).all():
+            # a table in patient order (every patient known: the first is the smallest):
+            # blocks are row ranges, found without a block number per row
+            rows[name] = (None, np.searchsorted(code, bounds), code)
+            continue
         block = _block_of_rows(table["patient_id"], code, block_of_patient, name)
         if len(block) < 2 or (np.diff(block) >= 0).all():  # a table in patient order: blocks are row ranges
             order = None

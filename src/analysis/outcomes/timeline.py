@@ -40,6 +40,11 @@ def instrument_scores(assessments: pd.DataFrame, instrument: str, same_day: str)
     else:
         patient, uniques = pd.factorize(ids, use_na_sentinel=True)
         n_ids = len(uniques)
+    keep = (patient >= 0) & ~np.isnan(day)  # groupby's dropna
+    if len(day) > 1 and keep.all():
+        step = np.diff(patient)
+        if (step >= 0).all() and ((step > 0) | (day[1:] >= day[:-1])).all():
+            return _sorted_scores(rows, patient, day, same_day)
     # each distinct day (by equality) is labelled as first written in the column, as groupby labels it
     distinct, first_of_day, rank = np.unique(day, return_index=True, return_inverse=True)
     label = day[first_of_day]
@@ -47,7 +52,6 @@ def instrument_scores(assessments: pd.DataFrame, instrument: str, same_day: str)
         grouped = rows.groupby(["patient_id", "day"], sort=False, observed=True)["score"]
         return getattr(grouped, same_day)().reset_index()
     rank = rank.reshape(-1)
-    keep = (patient >= 0) & ~np.isnan(day)  # groupby's dropna
     if not keep.all():
         rows, patient, rank = rows[keep], patient[keep], rank[keep]
     group, _ = pd.factorize(patient.astype(np.int64) * np.int64(len(distinct)) + rank, sort=False)
@@ -56,6 +60,24 @@ def instrument_scores(assessments: pd.DataFrame, instrument: str, same_day: str)
     return pd.DataFrame({"patient_id": rows["patient_id"].iloc[first].reset_index(drop=True),
                          "day": label[rank[first]],
                          "score": combined.to_numpy()})
+
+
+def _sorted_scores(rows: pd.DataFrame, patient: np.ndarray, day: np.ndarray, same_day: str) -> pd.DataFrame:
+    """:func:`instrument_scores` of rows already in (patient, day) order, none missing: each
+    group is a run of equal (patient, day) rows, in order of appearance. A day is labelled
+    as groupby labels it, by its first value in the column: only 0.0 and -0.0 are equal
+    days written differently, so a zero day is labelled as the column's first zero."""
+    change = np.ones(len(day), dtype=bool)
+    change[1:] = (patient[1:] != patient[:-1]) | (day[1:] != day[:-1])
+    group = np.cumsum(change) - 1
+    first = np.flatnonzero(change)
+    label = day[first]
+    zeros = np.flatnonzero(day == 0)
+    if zeros.size:
+        label = np.where(label == 0, day[zeros[0]], label)
+    combined = getattr(pd.Series(rows["score"].to_numpy(), copy=False).groupby(group, sort=True), same_day)()
+    return pd.DataFrame({"patient_id": rows["patient_id"].iloc[first].reset_index(drop=True),
+                         "day": label, "score": combined.to_numpy()})
 
 
 @dataclass
@@ -163,7 +185,7 @@ def _sort_order(patient: np.ndarray, day: np.ndarray) -> np.ndarray:
     that order (a registry written patient by patient, day by day) are not sorted again."""
     if len(day) > 1 and not np.isnan(day).any():
         step = np.diff(patient)
-        if (step >= 0).all() and ((step > 0) | (np.diff(day) >= 0)).all():
+        if (step >= 0).all() and ((step > 0) | (day[1:] >= day[:-1])).all():
             return np.arange(len(day))
     return np.lexsort((day, patient))
 
