@@ -728,7 +728,7 @@ def _check_across_tables(tables: dict[str, pd.DataFrame], report: ValidationRepo
             ids = frame["patient_id"]
             if name in factorised:
                 codes, uniques = factorised[name]
-                listed = np.append(isin(pd.Series(uniques, dtype="string"), known), False)[codes]
+                listed = np.append(_isin_distinct(uniques, known), False)[codes]
                 bad = np.flatnonzero((codes >= 0) & ~listed)
             else:
                 bad = np.flatnonzero(ids.notna().to_numpy() & ~isin(ids, known))
@@ -736,8 +736,11 @@ def _check_across_tables(tables: dict[str, pd.DataFrame], report: ValidationRepo
         sessions = tables.get("sessions")
         if sessions is not None and "patient_id" in sessions:
             # the distinct ids of the sessions are the same set as their ids
-            seen = pd.Series(factorised["sessions"][1], dtype="string") if "sessions" in factorised else sessions["patient_id"]
-            without = np.flatnonzero(~isin(patients["patient_id"], seen) & patients["patient_id"].notna().to_numpy())
+            if "sessions" in factorised:
+                has = _isin_distinct(known, factorised["sessions"][1])
+            else:
+                has = isin(known, sessions["patient_id"])
+            without = np.flatnonzero(~has & known.notna().to_numpy())
             report.add_rows(
                 "patients", "patient_id", without, patients["patient_id"].iloc[without],
                 "patient has no sessions (kept; outcome derivations will count it in the attrition table)",
@@ -749,6 +752,18 @@ def _check_across_tables(tables: dict[str, pd.DataFrame], report: ValidationRepo
         _check_doses(tables["sessions"], report)
     if "medications" in tables:
         _check_medications(tables["medications"], report)
+
+
+def _isin_distinct(values, allowed) -> np.ndarray:
+    """:func:`isin` of distinct ids (``values`` or ``allowed`` from ``pd.factorize``); when
+    both hold the same ids in the same order (a registry's tables list their patients in the
+    patients table's order) every present value is in, found by one comparison instead of a
+    hash lookup."""
+    values = pd.Series(values, dtype="string").reset_index(drop=True)
+    allowed = pd.Series(allowed, dtype="string").reset_index(drop=True)
+    if len(values) == len(allowed) and values.equals(allowed):
+        return values.notna().to_numpy()
+    return isin(values, allowed)
 
 
 def _row_keys(frame: pd.DataFrame, ids: tuple[np.ndarray, object] | None = None) -> np.ndarray | None:
@@ -766,6 +781,7 @@ def _row_keys(frame: pd.DataFrame, ids: tuple[np.ndarray, object] | None = None)
     """
     key = None
     codes = None
+    scratch = None  # one buffer for the mixing's shifted words, reused for every column
     for col in frame.columns:
         values = frame[col]
         if isinstance(values.dtype, pd.StringDtype):
@@ -781,7 +797,12 @@ def _row_keys(frame: pd.DataFrame, ids: tuple[np.ndarray, object] | None = None)
             part = x.view(np.uint64)
         else:
             continue
-        key = _mix64(part if key is None else key ^ part)
+        if key is None:
+            key, scratch = part, np.empty_like(part)  # part is a fresh array (+ 0.0 above): mixed in place
+        else:
+            key ^= part
+        _mix64_in_place(key, scratch)
+    del scratch
     if codes is None:
         return key
     patient = codes.astype(np.int64).view(np.uint64)
@@ -808,6 +829,18 @@ def _mix64(z: np.ndarray) -> np.ndarray:
     z *= np.uint64(0x94D049BB133111EB)
     z ^= z >> np.uint64(31)
     return z
+
+
+def _mix64_in_place(z: np.ndarray, scratch: np.ndarray) -> None:
+    """:func:`_mix64` of ``z`` into ``z`` itself, with ``scratch`` (same shape) for the
+    shifted words: the same words, without a fresh array per step (on 25 million rows each
+    is 200 MB to allocate and fault in)."""
+    z += np.uint64(0x9E3779B97F4A7C15)
+    for shift, factor in ((30, 0xBF58476D1CE4E5B9), (27, 0x94D049BB133111EB), (31, None)):
+        np.right_shift(z, np.uint64(shift), out=scratch)
+        z ^= scratch
+        if factor is not None:
+            z *= np.uint64(factor)
 
 
 def _duplicated_rows(frame: pd.DataFrame, ids: tuple[np.ndarray, object] | None = None) -> np.ndarray:
