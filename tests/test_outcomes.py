@@ -456,3 +456,24 @@ def test_instrument_scores_equal_the_groupby(rule):
         got = instrument_scores(frame, "PHQ-9", rule)
         pd.testing.assert_frame_equal(got, expected, check_exact=True)
         assert (np.signbit(got["day"].to_numpy()) == np.signbit(expected["day"].to_numpy())).all()
+
+
+def test_session_exposure_of_coded_patients_equals_text_ids():
+    """Patients coded as categories (a partition's) are joined to their periods by codes:
+    the same flags and doses as by their text ids, missing ids matching each other."""
+    from analysis.outcomes.exposure import session_exposure
+
+    rng = np.random.default_rng(3)
+    coded = pd.CategoricalDtype(["A", "B", "C"])
+    for _ in range(60):
+        n, m = int(rng.integers(0, 30)), int(rng.integers(1, 8))
+        sessions = pd.DataFrame({"patient_id": pd.array(rng.choice(["A", "B", "C", None], n), dtype="string"),
+                                 "day": rng.integers(0, 10, n).astype(float)})
+        meds = pd.DataFrame({"patient_id": pd.array(rng.choice(["A", "B", None], m), dtype="string"),
+                             "drug": pd.array(rng.choice(["lorazepam", "diazepam", "lithium"], m), dtype="string"),
+                             "drug_class": pd.array(rng.choice(["benzodiazepine", None], m), dtype="string"),
+                             "start_day": rng.integers(0, 5, m).astype(float),
+                             "end_day": rng.choice([3.0, 8.0, np.nan], m), "dose_dze_mg": rng.choice([1.5, 2.25, np.nan], m)})
+        by_text = session_exposure(sessions, meds)
+        by_code = session_exposure(sessions.astype({"patient_id": coded}), meds.astype({"patient_id": coded}))
+        pd.testing.assert_frame_equal(by_code, by_text, check_exact=True)

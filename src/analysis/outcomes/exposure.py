@@ -42,10 +42,18 @@ def session_exposure(sessions: pd.DataFrame, medications: pd.DataFrame) -> pd.Da
     meds = medications.dropna(subset=["drug"]) if len(medications) else medications
     if len(meds) == 0:
         return pd.DataFrame({"benzo_dze_mg": np.zeros(n)}, index=sessions.index)
-    sess = pd.DataFrame({"patient_id": sessions["patient_id"].to_numpy(), "day": sessions["day"].to_numpy(dtype=float),
-                         "row": np.arange(n)})
+    s_ids, m_ids = sessions["patient_id"], meds["patient_id"]
+    if isinstance(s_ids.dtype, pd.CategoricalDtype) and s_ids.dtype == m_ids.dtype:
+        # patients coded alike (a partition's, outcomes.partitioned): joined by their codes,
+        # not by a Python string per session (missing ids, code -1, match each other, as
+        # merge matches missing keys)
+        s_key = s_ids.cat.codes.to_numpy(dtype=np.int64)
+        m_key = m_ids.cat.codes.to_numpy(dtype=np.int64)
+    else:
+        s_key, m_key = s_ids.to_numpy(), m_ids.to_numpy()
+    sess = pd.DataFrame({"patient_id": s_key, "day": sessions["day"].to_numpy(dtype=float), "row": np.arange(n)})
     periods = pd.DataFrame({
-        "patient_id": meds["patient_id"].to_numpy(),
+        "patient_id": m_key,
         "drug_col": _column_names("drug", meds["drug"]),
         "class_col": _column_names("class", meds["drug_class"], text_only=True),
         "start": meds["start_day"].to_numpy(dtype=float),
