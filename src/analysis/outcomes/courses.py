@@ -102,7 +102,7 @@ def course_table(tl: Timeline, d: Definitions) -> tuple[pd.DataFrame, np.ndarray
 
     return pd.DataFrame(
         {
-            "patient_id": tl.patient_ids,
+            "patient_id": tl.id_column(),
             "n_sessions": tl.n_sessions,
             "n_induction_sessions": n_induction,
             "completed_induction": n_induction >= d.induction_sessions,
@@ -190,9 +190,9 @@ def competing_relapse_table(relapse: pd.DataFrame, intervals: pd.DataFrame, tl: 
     if session_phase is not None:
         # the next session after the origin is the session right after the origin session
         nxt = tl.s_row.argsort()[first["session_row"].to_numpy()] + 1
-        phase = session_phase.to_numpy(dtype=object)
         rows = tl.s_row[np.minimum(nxt, len(tl.s_row) - 1)]
-        out["next_phase"] = np.where(code == 2, phase[rows], None)
+        phase = session_phase.iloc[rows].to_numpy(dtype=object)  # only the sessions needed, as Python objects
+        out["next_phase"] = np.where(code == 2, phase, None)
     return out
 
 
@@ -282,7 +282,7 @@ def course_transition_table(course: pd.DataFrame, analysed: np.ndarray, interval
                                   "stop_day": last_score[tail], "from_state": state[tail],
                                   "to_state": exit_tail[tail]}))
     out = pd.concat(rows, ignore_index=True).sort_values(["patient", "start_day"], kind="stable")
-    out.insert(0, "patient_id", tl.patient_ids[out["patient"].to_numpy()])
+    out.insert(0, "patient_id", tl.id_column(out["patient"].to_numpy()))
     base = first_day[out["patient"].to_numpy()]
     out.insert(1, "tstart", out["start_day"].to_numpy() - base)
     out.insert(2, "tstop", out["stop_day"].to_numpy() - base)

@@ -227,7 +227,7 @@ def derive_outcomes(dataset: Dataset, instrument: str = "PHQ-9", **definitions) 
     rows = intervals["session_row"].to_numpy()
     durability = pd.concat(
         [
-            pd.DataFrame({"patient_id": tl.patient_ids[intervals["patient"].to_numpy()]}),
+            pd.DataFrame({"patient_id": tl.id_column(intervals["patient"].to_numpy())}),
             intervals.drop(columns=["patient", "session_row"]).reset_index(drop=True),
             pd.DataFrame({"category": category.to_numpy()[intervals["patient"].to_numpy()]}),
             session_cov.iloc[rows].reset_index(drop=True),

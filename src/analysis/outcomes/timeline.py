@@ -100,10 +100,22 @@ class Timeline:
     a_score: np.ndarray
     first_session: np.ndarray
     n_sessions: np.ndarray
+    #: the ids as pandas ``str`` (what a column made from ``patient_ids`` infers), or None
+    patient_text: object = None
 
     @property
     def n_patients(self) -> int:
         return len(self.patient_ids)
+
+    def id_column(self, codes: np.ndarray | None = None):
+        """The ids of the patients at ``codes`` (every patient when None), for a derived
+        table's ``patient_id``: the column ``patient_ids[codes]`` makes (``str`` values,
+        ``object`` when empty), taken from the ids' Arrow text when there is one instead of
+        from Python strings."""
+        n = self.n_patients if codes is None else len(codes)
+        if self.patient_text is None or n == 0:
+            return self.patient_ids if codes is None else self.patient_ids[codes]
+        return self.patient_text if codes is None else self.patient_text.take(np.asarray(codes))
 
     def sessions_before(self, patient: np.ndarray, day: np.ndarray) -> np.ndarray:
         """Number of the patient's sessions strictly before ``day`` (same-day assessments
@@ -210,10 +222,12 @@ def build_timeline(patients: pd.DataFrame, sessions: pd.DataFrame, scores: pd.Da
     first_session = np.where(n_sessions > 0, starts, -1)
     s_number = np.arange(len(s_patient)) - starts[s_patient] + 1 if len(s_patient) else np.zeros(0, dtype=np.int64)
 
+    given = patients["patient_id"]
+    text = given.astype("str").array if isinstance(given.dtype, pd.StringDtype) and not given.hasnans else None
     return Timeline(
         patient_ids=ids, s_patient=s_patient, s_day=s_day, s_number=s_number, s_row=order,
         a_patient=a_patient, a_day=a_day, a_score=a_score,
-        first_session=first_session, n_sessions=n_sessions,
+        first_session=first_session, n_sessions=n_sessions, patient_text=text,
     )
 
 
