@@ -102,6 +102,19 @@ def test_sessions_in_any_order(sample):
     assert_same_outcomes(analysis.derive_outcomes(ds, "PHQ-9"), derive_outcomes_partitioned(ds, "PHQ-9", n_partitions=6))
 
 
+def test_sessions_in_patient_order_but_one_block(sample):
+    """Blocks whose sessions are row ranges of the table and two that are not (the first and
+    the last session swapped): the ranges are put back by their start, the others by their rows."""
+    tables = dict(sample.tables)
+    position = pd.Index(sample.patients["patient_id"]).get_indexer(tables["sessions"]["patient_id"])
+    sessions = tables["sessions"].iloc[np.argsort(position, kind="stable")].reset_index(drop=True)
+    last = len(sessions) - 1
+    sessions = sessions.iloc[[last, *range(1, last), 0]].reset_index(drop=True)
+    tables["sessions"] = sessions
+    ds = analysis.Dataset.from_frames(**tables)
+    assert_same_outcomes(analysis.derive_outcomes(ds, "PHQ-9"), derive_outcomes_partitioned(ds, "PHQ-9", n_partitions=5))
+
+
 def test_bad_partition_arguments(sample):
     with pytest.raises(ValueError, match="not both"):
         derive_outcomes_partitioned(sample, n_partitions=2, partition_size=10)

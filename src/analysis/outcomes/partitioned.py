@@ -101,13 +101,17 @@ def _split_blocks(dataset: Dataset, bounds: np.ndarray):
     n_blocks = len(bounds) - 1
     block_of_patient = np.repeat(np.arange(n_blocks), np.diff(bounds))
     rows = {}
+    sorted_tables = set()  # tables in patient order: `rows` holds their rows per patient
     for name in ("sessions", "assessments", "medications"):
         table = getattr(dataset, name)
         code = _patient_positions(table["patient_id"], patients["patient_id"])
         if len(code) and code[0] >= 0 and (code[1:] >= code[:-1]).all():
             # a table in patient order (every patient known: the first is the smallest):
-            # blocks are row ranges, found without a block number per row
-            rows[name] = (None, np.searchsorted(code, bounds), code)
+            # blocks are row ranges, found without a block number per row, and each row's
+            # patient is kept as rows per patient (a block's codes are those counts spelt out)
+            rows[name] = (None, np.searchsorted(code, bounds), np.bincount(code, minlength=len(patients)))
+            sorted_tables.add(name)
+            del code
             continue
         block = _block_of_rows(table["patient_id"], code, block_of_patient, name)
         if len(block) < 2 or (np.diff(block) >= 0).all():  # a table in patient order: blocks are row ranges
@@ -123,7 +127,11 @@ def _split_blocks(dataset: Dataset, bounds: np.ndarray):
         for name, (order, starts, code) in rows.items():
             take = slice(starts[b], starts[b + 1]) if order is None else order[starts[b]:starts[b + 1]]
             tables[name] = getattr(dataset, name).iloc[take]
-            codes[name] = code[take] - bounds[b]
+            if name in sorted_tables:
+                counts = code[bounds[b]:bounds[b + 1]]
+                codes[name] = np.repeat(np.arange(len(counts)), counts)
+            else:
+                codes[name] = code[take] - bounds[b]
         yield tables, codes
         del tables, codes  # before the next block is copied
 
@@ -380,7 +388,7 @@ def _tables_of(outcomes: Outcomes) -> dict[str, pd.DataFrame]:
 
 
 def _combine(first: Outcomes, tables_of_parts: list[dict[str, pd.DataFrame]], exposure: Sequence[str], *,
-             dataset: Dataset | None = None) -> Outcomes:
+             dataset: Dataset | None = None, session_starts: Sequence[int | None] | None = None) -> Outcomes:
     """:func:`combine_outcomes` on the parts' tables (``first`` gives the other fields).
 
     Each table is taken out of the parts' dicts as it is put together, so when nothing else
@@ -404,11 +412,15 @@ def _combine(first: Outcomes, tables_of_parts: list[dict[str, pd.DataFrame]], ex
         elif name == "exclusions":
             tables[name] = _combine_exclusions(frames, steps)
         elif name == "sessions":
-            table = _concat(frames, consume=consume)
-            row = table[_ROW].to_numpy()
-            if len(row) > 1 and not (np.diff(row) > 0).all():  # a registry sorted by patient is in order already
-                table = table.iloc[np.argsort(row, kind="stable")]
-            table = table.drop(columns=[_ROW]).reset_index(drop=True)
+            starts = session_starts if session_starts is not None else [None] * len(frames)
+            if _in_row_order(frames, starts):  # a registry sorted by patient: the parts in order
+                table = _concat(frames, consume=consume).reset_index(drop=True)
+            else:
+                table = _concat(_with_rows(frames, starts), consume=consume)
+                row = table[_ROW].to_numpy()
+                if len(row) > 1 and not (np.diff(row) > 0).all():
+                    table = table.iloc[np.argsort(row, kind="stable")]
+                table = table.drop(columns=[_ROW]).reset_index(drop=True)
             if consume:  # every session of the dataset, in its order: its own columns, shared
                 for i, col in enumerate(_DATASET_SESSION_COLUMNS):
                     table.insert(i, col, dataset.sessions[col].reset_index(drop=True))
@@ -439,11 +451,13 @@ _DATASET_SESSION_COLUMNS = ("patient_id", "day")
 _RELAPSE_ONLY = ("time", "event", "lower", "upper")
 
 
-def _slim_part(tables: dict[str, pd.DataFrame]) -> dict[str, pd.DataFrame]:
+def _slim_part(tables: dict[str, pd.DataFrame]) -> tuple[dict[str, pd.DataFrame], int | None]:
     """A partition's tables (:func:`_derive_part` with ``slim``) without what :func:`_combine`
     makes from the whole dataset and the combined tables: ``relapse`` (rows of ``durability``)
     is left empty, ``relapse_competing`` keeps its own columns (those after ``relapse``'s);
-    every column in memory of its own (:func:`_own_columns`).
+    every column in memory of its own (:func:`_own_columns`). Also the first row of the
+    part's sessions in the whole table when they are a range of its rows (then without
+    :data:`_ROW`), else None.
 
     ``relapse_competing`` must be ``relapse`` without :data:`_RELAPSE_ONLY` followed by its
     own columns, as ``derive_outcomes`` makes it; anything else is an error (it would not be
@@ -454,14 +468,41 @@ def _slim_part(tables: dict[str, pd.DataFrame]) -> dict[str, pd.DataFrame]:
     if list(competing.columns[:len(base)]) != base or len(competing) != len(relapse):
         raise ValueError("relapse_competing is not the relapse table followed by its own columns; cannot share them")
     out = {}
+    start = None
     for name, frame in tables.items():
         if name == "relapse":
             out[name] = frame.iloc[:0].copy()  # a view would keep the part's whole table alive
         elif name == "relapse_competing":
             out[name] = _own_columns(frame[list(frame.columns[len(base):])])
+        elif name == "sessions":
+            row = frame[_ROW].to_numpy()
+            if len(row) and (row == row[0] + np.arange(len(row))).all():  # a range of rows: its start says it all
+                start = int(row[0])
+                frame = frame.drop(columns=[_ROW])
+            out[name] = _own_columns(frame)
         else:
             out[name] = _own_columns(frame)
-    return out
+    return out, start
+
+
+def _with_rows(frames: list[pd.DataFrame], starts: Sequence[int | None]) -> list[pd.DataFrame]:
+    """The parts' sessions each with its rows in the whole table (:data:`_ROW`): those
+    :func:`_slim_part` left without it are a range from their start."""
+    return [f if _ROW in f.columns else f.assign(**{_ROW: start + np.arange(len(f), dtype=np.int64)})
+            for f, start in zip(frames, starts)]
+
+
+def _in_row_order(frames: list[pd.DataFrame], starts: Sequence[int | None]) -> bool:
+    """Whether the parts' sessions, one after the other, are the whole table's rows in order
+    (every non-empty part a range, each starting where the one before ends, from row 0)."""
+    expected = 0
+    for frame, start in zip(frames, starts):
+        if not len(frame):
+            continue
+        if start is None or start != expected:
+            return False
+        expected += len(frame)
+    return True
 
 
 # ----------------------------------------------------------------------------------------
@@ -501,7 +542,7 @@ def derive_outcomes_partitioned(dataset: Dataset, instrument: str = "PHQ-9", *, 
     if len(bounds) == 2:  # one block: nothing to put together
         return derive_outcomes(dataset, instrument, **definitions)
     exposure = _exposure_columns(dataset.medications)
-    first, parts = None, []
+    first, parts, starts = None, [], []
     for tables, codes in _split_blocks(dataset, bounds):
         out = _derive_part(tables, dataset.instrument_registry, dataset.report, instrument, definitions, codes,
                            slim=True)
@@ -509,10 +550,12 @@ def derive_outcomes_partitioned(dataset: Dataset, instrument: str = "PHQ-9", *, 
         if first is None:  # the other fields; its tables are replaced by the combined ones
             first = dataclasses.replace(out, **{name: frame.iloc[:0].copy()  # not views: they keep the tables
                                                 for name, frame in _tables_of(out).items()})
-        parts.append(_slim_part(_tables_of(out)))
-        del out
+        part, start = _slim_part(_tables_of(out))
+        parts.append(part)
+        starts.append(start)
+        del out, part
         _release_memory()
-    return _combine(first, parts, exposure, dataset=dataset)
+    return _combine(first, parts, exposure, dataset=dataset, session_starts=starts)
 
 
 # ----------------------------------------------------------------------------------------
