@@ -270,28 +270,58 @@ def _with_columns(frame: pd.DataFrame, exposure: Sequence[str]) -> pd.DataFrame:
     return frame
 
 
-def _concat(frames: list[pd.DataFrame], *, consume: bool = False) -> pd.DataFrame:
+def _concat(frames: list[pd.DataFrame], *, consume: bool = False,
+            compacted: Sequence[Mapping[str, object]] | None = None) -> pd.DataFrame:
     """Concatenate with a fresh index; empty parts only shape the result when all are empty
     (their column dtypes would otherwise change the others').
 
     With ``consume`` the parts are emptied column by column as the result is made (each
     column of the parts is let go once it is concatenated), so when every column of the
     parts owns its memory (:func:`_own_columns`) the parts and the result are not held
-    whole at the same time.
+    whole at the same time. ``compacted`` gives, per part, the text columns it holds as
+    categories (:func:`_compact`) and their own dtypes: each is given back its text as its
+    turn comes, so the parts' text is held once, as codes, until then.
     """
-    full = [f for f in frames if len(f)]
-    if not full:
-        return frames[0].reset_index(drop=True)
-    if len(full) == 1:
-        return full[0].reset_index(drop=True)
-    full = _same_dtypes(full)
+    compacted = list(compacted) if compacted is not None else [{}] * len(frames)
+    keep = [i for i, f in enumerate(frames) if len(f)]
+    if len(keep) <= 1:
+        i = keep[0] if keep else 0
+        return _decoded(frames[i], compacted[i]).reset_index(drop=True)
+    full, comp = [frames[i] for i in keep], [compacted[i] for i in keep]
     columns = list(full[0].columns)
     if not consume or any(list(f.columns) != columns for f in full):
-        return pd.concat(full, ignore_index=True)
+        return pd.concat(_same_dtypes([_decoded(f, c) for f, c in zip(full, comp)]), ignore_index=True)
     out = {}
     for col in columns:
-        out[col] = pd.concat([f.pop(col) for f in full], ignore_index=True)
+        pieces = [f.pop(col) for f in full]
+        pieces = [p.astype(c[col]) if col in c else p for p, c in zip(pieces, comp)]
+        out[col] = pd.concat(_same_dtype_pieces(pieces), ignore_index=True)
+        del pieces
     return pd.DataFrame(out, copy=False)
+
+
+def _decoded(frame: pd.DataFrame, compacted: Mapping[str, object]) -> pd.DataFrame:
+    """The frame with its compacted columns (:func:`_compact`) back in their own dtypes."""
+    return frame.astype(dict(compacted)) if compacted else frame
+
+
+def _compact(frame: pd.DataFrame) -> tuple[pd.DataFrame, dict[str, object]]:
+    """:func:`_own_columns`, with every text column held as categories, and the text
+    columns' dtypes (to give them back, :func:`_concat`).
+
+    A part's text columns (ids, sites, routes, phases, ...: a few hundred distinct values
+    over hundreds of thousands of rows) take a fraction of their memory as codes; the ten
+    parts of a registry's derivation are held until they are put together.
+    """
+    columns, dtypes = {}, {}
+    for col in frame.columns:
+        values = frame[col]
+        if isinstance(values.dtype, pd.StringDtype):
+            dtypes[col] = values.dtype
+            columns[col] = pd.Series(pd.Categorical(values), index=frame.index, name=col)
+        else:
+            columns[col] = values.copy()
+    return pd.DataFrame(columns, index=frame.index, copy=False), dtypes
 
 
 def _own_columns(frame: pd.DataFrame) -> pd.DataFrame:
@@ -348,6 +378,18 @@ def _same_dtypes(frames: list[pd.DataFrame]) -> list[pd.DataFrame]:
     return out
 
 
+def _same_dtype_pieces(pieces: list[pd.Series]) -> list[pd.Series]:
+    """:func:`_same_dtypes` for the parts of one column."""
+    dtypes = [p.dtype for p in pieces]
+    if all(d == dtypes[0] for d in dtypes):
+        return pieces
+    informed = {p.dtype for p in pieces if p.notna().any()}
+    if len(informed) != 1:
+        return pieces
+    target = informed.pop()
+    return [p.astype(target) if p.dtype != target and not p.notna().any() else p for p in pieces]
+
+
 def _combine_attrition(frames: list[pd.DataFrame]) -> pd.DataFrame:
     first = frames[0]
     for f in frames[1:]:
@@ -388,7 +430,8 @@ def _tables_of(outcomes: Outcomes) -> dict[str, pd.DataFrame]:
 
 
 def _combine(first: Outcomes, tables_of_parts: list[dict[str, pd.DataFrame]], exposure: Sequence[str], *,
-             dataset: Dataset | None = None, session_starts: Sequence[int | None] | None = None) -> Outcomes:
+             dataset: Dataset | None = None, session_starts: Sequence[int | None] | None = None,
+             compacted: Sequence[Mapping[str, Mapping[str, object]]] | None = None) -> Outcomes:
     """:func:`combine_outcomes` on the parts' tables (``first`` gives the other fields).
 
     Each table is taken out of the parts' dicts as it is put together, so when nothing else
@@ -407,6 +450,7 @@ def _combine(first: Outcomes, tables_of_parts: list[dict[str, pd.DataFrame]], ex
     tables = {}
     for name in list(tables_of_parts[0]):
         frames = [_with_columns(t.pop(name), exposure) for t in tables_of_parts]
+        comp = [c.get(name, {}) for c in compacted] if compacted is not None else None
         if name == "attrition":
             tables[name] = _combine_attrition(frames)
         elif name == "exclusions":
@@ -414,9 +458,9 @@ def _combine(first: Outcomes, tables_of_parts: list[dict[str, pd.DataFrame]], ex
         elif name == "sessions":
             starts = session_starts if session_starts is not None else [None] * len(frames)
             if _in_row_order(frames, starts):  # a registry sorted by patient: the parts in order
-                table = _concat(frames, consume=consume).reset_index(drop=True)
+                table = _concat(frames, consume=consume, compacted=comp).reset_index(drop=True)
             else:
-                table = _concat(_with_rows(frames, starts), consume=consume)
+                table = _concat(_with_rows(frames, starts), consume=consume, compacted=comp)
                 row = table[_ROW].to_numpy()
                 if len(row) > 1 and not (np.diff(row) > 0).all():
                     table = table.iloc[np.argsort(row, kind="stable")]
@@ -428,9 +472,9 @@ def _combine(first: Outcomes, tables_of_parts: list[dict[str, pd.DataFrame]], ex
         elif name == "relapse" and consume:
             tables[name] = None  # from durability, below
         elif name == "relapse_competing" and consume:
-            tables[name] = _concat(frames, consume=True)  # its own columns (_slim_part)
+            tables[name] = _concat(frames, consume=True, compacted=comp)  # its own columns (_slim_part)
         else:
-            tables[name] = _concat(frames, consume=consume)
+            tables[name] = _concat(frames, consume=consume, compacted=comp)
         del frames
         if consume:
             _release_memory()
@@ -451,13 +495,14 @@ _DATASET_SESSION_COLUMNS = ("patient_id", "day")
 _RELAPSE_ONLY = ("time", "event", "lower", "upper")
 
 
-def _slim_part(tables: dict[str, pd.DataFrame]) -> tuple[dict[str, pd.DataFrame], int | None]:
+def _slim_part(tables: dict[str, pd.DataFrame]) -> tuple[dict[str, pd.DataFrame], int | None, dict]:
     """A partition's tables (:func:`_derive_part` with ``slim``) without what :func:`_combine`
     makes from the whole dataset and the combined tables: ``relapse`` (rows of ``durability``)
     is left empty, ``relapse_competing`` keeps its own columns (those after ``relapse``'s);
-    every column in memory of its own (:func:`_own_columns`). Also the first row of the
-    part's sessions in the whole table when they are a range of its rows (then without
-    :data:`_ROW`), else None.
+    every column in memory of its own (:func:`_own_columns`), text columns as categories
+    (:func:`_compact`). Also the first row of the part's sessions in the whole table when
+    they are a range of its rows (then without :data:`_ROW`), else None, and per table the
+    compacted columns' own dtypes.
 
     ``relapse_competing`` must be ``relapse`` without :data:`_RELAPSE_ONLY` followed by its
     own columns, as ``derive_outcomes`` makes it; anything else is an error (it would not be
@@ -467,22 +512,24 @@ def _slim_part(tables: dict[str, pd.DataFrame]) -> tuple[dict[str, pd.DataFrame]
     base = [c for c in relapse.columns if c not in _RELAPSE_ONLY]
     if list(competing.columns[:len(base)]) != base or len(competing) != len(relapse):
         raise ValueError("relapse_competing is not the relapse table followed by its own columns; cannot share them")
-    out = {}
+    out, compacted = {}, {}
     start = None
     for name, frame in tables.items():
         if name == "relapse":
             out[name] = frame.iloc[:0].copy()  # a view would keep the part's whole table alive
-        elif name == "relapse_competing":
-            out[name] = _own_columns(frame[list(frame.columns[len(base):])])
+            continue
+        if name == "relapse_competing":
+            frame = frame[list(frame.columns[len(base):])]
         elif name == "sessions":
             row = frame[_ROW].to_numpy()
             if len(row) and (row == row[0] + np.arange(len(row))).all():  # a range of rows: its start says it all
                 start = int(row[0])
                 frame = frame.drop(columns=[_ROW])
+        if name in ("attrition", "exclusions"):  # small, and put together by rules of their own
             out[name] = _own_columns(frame)
         else:
-            out[name] = _own_columns(frame)
-    return out, start
+            out[name], compacted[name] = _compact(frame)
+    return out, start, compacted
 
 
 def _with_rows(frames: list[pd.DataFrame], starts: Sequence[int | None]) -> list[pd.DataFrame]:
@@ -542,7 +589,7 @@ def derive_outcomes_partitioned(dataset: Dataset, instrument: str = "PHQ-9", *, 
     if len(bounds) == 2:  # one block: nothing to put together
         return derive_outcomes(dataset, instrument, **definitions)
     exposure = _exposure_columns(dataset.medications)
-    first, parts, starts = None, [], []
+    first, parts, starts, compacted = None, [], [], []
     for tables, codes in _split_blocks(dataset, bounds):
         out = _derive_part(tables, dataset.instrument_registry, dataset.report, instrument, definitions, codes,
                            slim=True)
@@ -550,12 +597,13 @@ def derive_outcomes_partitioned(dataset: Dataset, instrument: str = "PHQ-9", *, 
         if first is None:  # the other fields; its tables are replaced by the combined ones
             first = dataclasses.replace(out, **{name: frame.iloc[:0].copy()  # not views: they keep the tables
                                                 for name, frame in _tables_of(out).items()})
-        part, start = _slim_part(_tables_of(out))
+        part, start, dtypes = _slim_part(_tables_of(out))
         parts.append(part)
         starts.append(start)
+        compacted.append(dtypes)
         del out, part
         _release_memory()
-    return _combine(first, parts, exposure, dataset=dataset, session_starts=starts)
+    return _combine(first, parts, exposure, dataset=dataset, session_starts=starts, compacted=compacted)
 
 
 # ----------------------------------------------------------------------------------------
