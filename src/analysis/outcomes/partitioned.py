@@ -262,7 +262,9 @@ def _with_columns(frame: pd.DataFrame, exposure: Sequence[str]) -> pd.DataFrame:
     missing = [c for c in exposure if c not in frame.columns]
     if not missing:
         return frame
-    frame = frame.copy()
+    # a shallow copy (copy-on-write keeps the given frame as it is): a deep one would stack the
+    # part's columns into blocks, which _concat could then not free one column at a time
+    frame = frame.copy(deep=False)
     for col in reversed(missing):  # later columns first, so each finds its successor in place
         after = exposure[exposure.index(col) + 1:]
         successor = next(c for c in after if c in frame.columns)
@@ -294,24 +296,47 @@ def _concat(frames: list[pd.DataFrame], *, consume: bool = False,
     out = {}
     for col in columns:
         pieces = [f.pop(col) for f in full]
-        pieces = [p.astype(c[col]) if col in c else p for p, c in zip(pieces, comp)]
+        pieces = [_restored(p, c[col]) if col in c else p for p, c in zip(pieces, comp)]
         out[col] = pd.concat(_same_dtype_pieces(pieces), ignore_index=True)
         del pieces
+        # the parts' pieces (a few MB each) were freed into the C heap, where the next whole
+        # column (tens of MB, mapped on its own) cannot reuse them: give them back now
+        _release_memory()
     return pd.DataFrame(out, copy=False)
 
 
 def _decoded(frame: pd.DataFrame, compacted: Mapping[str, object]) -> pd.DataFrame:
     """The frame with its compacted columns (:func:`_compact`) back in their own dtypes."""
-    return frame.astype(dict(compacted)) if compacted else frame
+    if not compacted:
+        return frame
+    return frame.assign(**{col: _restored(frame[col], dtype) for col, dtype in compacted.items()})
+
+
+def _restored(values: pd.Series, dtype) -> pd.Series:
+    """A column compacted by :func:`_compact` back in its own ``dtype``."""
+    if isinstance(values.dtype, pd.SparseDtype):
+        return pd.Series(values.array.to_dense(), index=values.index, name=values.name)
+    return _text_of(values, dtype)
+
+
+def _text_of(values: pd.Series, dtype) -> pd.Series:
+    """A text column held as categories (:func:`_compact`) back as text of ``dtype``: the
+    categories taken by the codes in Arrow (``Categorical.astype`` would make a Python
+    string per row)."""
+    codes = values.cat.codes.to_numpy()
+    categories = pa.array(values.cat.categories.array, type=pa.large_string())
+    text = categories.take(pa.array(codes, mask=codes < 0))
+    return pd.Series(pd.array(text, dtype=dtype), index=values.index, name=values.name)
 
 
 def _compact(frame: pd.DataFrame) -> tuple[pd.DataFrame, dict[str, object]]:
-    """:func:`_own_columns`, with every text column held as categories, and the text
-    columns' dtypes (to give them back, :func:`_concat`).
+    """:func:`_own_columns`, with every text column held as categories and rare flags as
+    sparse arrays, and those columns' dtypes (to give them back, :func:`_concat`).
 
     A part's text columns (ids, sites, routes, phases, ...: a few hundred distinct values
-    over hundreds of thousands of rows) take a fraction of their memory as codes; the ten
-    parts of a registry's derivation are held until they are put together.
+    over hundreds of thousands of rows) take a fraction of their memory as codes, and flags
+    that are mostly False (exposure to each drug) as the positions where they are True; the
+    ten parts of a registry's derivation are held until they are put together.
     """
     columns, dtypes = {}, {}
     for col in frame.columns:
@@ -319,6 +344,11 @@ def _compact(frame: pd.DataFrame) -> tuple[pd.DataFrame, dict[str, object]]:
         if isinstance(values.dtype, pd.StringDtype):
             dtypes[col] = values.dtype
             columns[col] = pd.Series(pd.Categorical(values), index=frame.index, name=col)
+        elif values.dtype == np.bool_ and len(values) and np.count_nonzero(values.to_numpy()) < len(values) // 10:
+            # a flag that is mostly False (exposure to one drug): the rows where it is True
+            dtypes[col] = values.dtype
+            columns[col] = pd.Series(pd.arrays.SparseArray(values.to_numpy(), fill_value=False), index=frame.index,
+                                     name=col)
         else:
             columns[col] = values.copy()
     return pd.DataFrame(columns, index=frame.index, copy=False), dtypes
