@@ -210,6 +210,15 @@ def dask_notebook(tmp_path: Path) -> Path:
     return path
 
 
+def dask_worker_of(process):
+    """The Dask worker process running the task of a render or kernel process: its first
+    ancestor that is not the worker's kernel zygote (which forks both, :mod:`analysis.report.zygote`)."""
+    parent = process.parent()
+    while parent is not None and "analysis.report.zygote" in " ".join(parent.cmdline()):
+        parent = parent.parent()
+    return parent
+
+
 def write_spec(path: Path, cohorts: list[tuple[str, str]]) -> Path:
     """A spec of these cohorts (name, what the fault notebook does), each on 12 simulated patients
     of its own: a batch withholds cohorts that share patients (analysis.report.differencing)."""
@@ -379,12 +388,13 @@ def test_a_worker_killed_mid_batch_has_its_report_rerun_on_another_worker(tmp_pa
     try:
         wait_for(flag.is_file, 90, "the victim's first kernel")
         first_kernel = psutil.Process(int(flag.read_text()))
-        render = first_kernel.parent()                          # the render process of the report
-        dask_worker = render.parent()                           # the Dask worker running its task
+        dask_worker = dask_worker_of(first_kernel)              # the Dask worker running its task
         assert dask_worker.pid not in {p.pid for p in on_cluster.procs}     # the worker, not its nanny
+        below = dask_worker.children(recursive=True)            # the render, its kernel, the zygote, the proxies
+        assert first_kernel.pid in {p.pid for p in below} and len(below) >= 4
         dask_worker.kill()
         # the render and its kernel follow their worker within a second or two
-        wait_for(lambda: ended(first_kernel.pid) and ended(render.pid), 10, "the first render and its kernel to end")
+        wait_for(lambda: all(ended(p.pid) for p in below), 10, "the first render, its kernel and zygote to end")
     finally:
         runner.join(timeout=240)
     assert "error" not in outcome, outcome.get("error")
@@ -424,7 +434,7 @@ def test_a_report_that_loses_its_worker_twice_is_crashed_without_a_third_render(
                                 120, "the victim's kernel")
             render = psutil.Process(int(pid_file.parent.name.rsplit("-", 1)[1]))
             killed.append(render.pid)
-            render.parent().kill()                       # its Dask worker
+            dask_worker_of(render).kill()
     finally:
         runner.join(timeout=240)
     assert "error" not in outcome, outcome.get("error")

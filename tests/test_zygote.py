@@ -108,6 +108,71 @@ def test_the_zygote_stops_with_the_process_that_started_it(tmp_path):
     assert gone(pid)
 
 
+def _worker_job(tmp_path: Path, name: str, parent_pid=None) -> Path:
+    """The folder of a worker's job, as a batch writes it (:func:`analysis.report.batch._start`)."""
+    from analysis.report.worker import JOB_FILE
+
+    folder = tmp_path / f"ko-{name}"
+    folder.mkdir()
+    (folder / JOB_FILE).write_text(json.dumps({"parameters": {"name": name}, "out": str(tmp_path / "out" / name),
+                                               "notebook": None, "parent_pid": parent_pid}))
+    return folder
+
+
+def test_a_forked_worker_writes_its_pid_and_ends_as_its_proxy_says(tmp_path):
+    """A worker forked by the zygote (a batch's, :func:`worker_command`) is the zygote's child, not
+    its proxy's; it writes its pid first (its attempt's folder is named by it) and its proxy
+    ends as it did: here with the worker's exit code after a job it cannot read."""
+    from analysis.report.worker import PID_FILE
+    from analysis.report.zygote import KernelZygote, worker_command
+
+    folder = tmp_path / "ko-broken"
+    folder.mkdir()
+    (folder / "job.json").write_text("{not json")
+    with KernelZygote(preload=("analysis.report.worker",)) as z:
+        proxy = subprocess.Popen(worker_command(z.socket_path, str(folder)), stderr=subprocess.PIPE, text=True)
+        _, stderr = proxy.communicate(timeout=60)
+        pid = int((folder / PID_FILE).read_text())
+        assert pid not in (proxy.pid, os.getpid(), z.process.pid)
+    assert proxy.returncode == 1
+    assert "JSONDecodeError" in stderr                 # the worker's traceback, on the proxy's stderr
+
+
+def test_the_zygote_removes_the_unfinished_attempts_of_its_workers_when_the_batch_dies(tmp_path):
+    """The batch killed outright: its zygote kills the workers it forked and removes their
+    attempts and job folders, as a worker started by the batch itself does (.worker)."""
+    from analysis.report.worker import JOB_FILE, PID_FILE
+    from analysis.report.zygote import worker_command
+
+    code = ("from analysis.report.zygote import KernelZygote; import sys, time; "
+            "z = KernelZygote(preload=('analysis.report.worker',)); z.start(); "
+            "print(z.process.pid, z.socket_path, flush=True); time.sleep(600)")
+    batch = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True)
+    zygote_pid, socket_path = batch.stdout.readline().split()
+    folder = _worker_job(tmp_path, "slow")
+    notebook = tmp_path / "never.ipynb"
+    os.mkfifo(notebook)                        # the render blocks reading it, its attempt made
+    job = json.loads((folder / JOB_FILE).read_text())
+    (folder / JOB_FILE).write_text(json.dumps({**job, "notebook": str(notebook)}))
+    proxy = subprocess.Popen(worker_command(socket_path, str(folder)), start_new_session=True,
+                             stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 60
+        while not list((tmp_path / "out").glob(".partial-slow-*")) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        worker = int((folder / PID_FILE).read_text())
+        [attempt] = (tmp_path / "out").glob(".partial-slow-*")
+        assert attempt.name == f".partial-slow-{worker}"
+        batch.kill()
+        batch.wait()
+        assert gone(worker) and gone(int(zygote_pid))
+        assert not attempt.exists() and not folder.exists()
+        assert proxy.wait(timeout=10) != 0            # its worker is gone: so is it
+    finally:
+        proxy.kill()
+        proxy.wait()
+
+
 @pytest.mark.slow
 def test_a_forked_kernel_renders_the_report_of_a_fresh_one(tmp_path, monkeypatch):
     from analysis.report import ReportParameters

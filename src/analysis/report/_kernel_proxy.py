@@ -1,11 +1,15 @@
-"""The process a kernel manager starts when a kernel zygote serves the batch (stdlib only).
+"""The process started in place of a kernel or a batch worker when a kernel zygote serves the
+batch (stdlib only).
 
-Run as ``python -I -S _kernel_proxy.py SOCKET CONNECTION_FILE``: it asks the zygote at
-``SOCKET`` (:mod:`analysis.report.zygote`) for a kernel on ``CONNECTION_FILE``, with this
-process's environment and working folder, and then stands for that kernel towards the
-kernel manager: signals it receives go to the kernel, and it exits as the kernel did (with
-the same signal when the kernel was killed by one). If this process is killed outright, the
-kernel notices (the pipe it holds closes) and stops its process group.
+Run as ``python -I -S _kernel_proxy.py SOCKET CONNECTION_FILE`` (by a kernel manager) or
+``python -I -S _kernel_proxy.py SOCKET --run MODULE:FUNCTION MODULE:ABANDON ARG...`` (by a
+batch, for the worker of a report): it asks the zygote at ``SOCKET``
+(:mod:`analysis.report.zygote`) for a kernel on ``CONNECTION_FILE``, or a process that runs
+``FUNCTION(*ARG)`` (and for which the zygote calls ``ABANDON(pid, *ARG)`` should it stop first),
+with this process's environment and working folder, and then stands for that process towards
+whoever started it: signals it receives go to the process, and it exits as the process did
+(with the same signal when it was killed by one). If this process is killed outright, the
+forked process notices (the pipe it holds closes) and stops its process group.
 
 It imports nothing beyond the standard library, so it starts in a few milliseconds.
 """
@@ -17,11 +21,15 @@ import socket
 import sys
 
 
-def main(socket_path: str, connection_file: str) -> None:
+def main(socket_path: str, *what: str) -> None:
     alive_read, alive_write = os.pipe()           # the kernel watches the read end: EOF = this process is gone
     client = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     client.connect(socket_path)
-    request = {"connection_file": connection_file, "env": dict(os.environ), "cwd": os.getcwd()}
+    request = {"env": dict(os.environ), "cwd": os.getcwd()}
+    if what[0] == "--run":
+        request.update(run=what[1], abandon=what[2], args=list(what[3:]))
+    else:
+        request["connection_file"] = what[0]
     # the kernel gets the pipe and this process's standard input, output and error
     socket.send_fds(client, [json.dumps(request).encode() + b"\n"], [alive_read, 0, 1, 2])
     os.close(alive_read)
@@ -56,4 +64,4 @@ def main(socket_path: str, connection_file: str) -> None:
 
 
 if __name__ == "__main__":
-    main(sys.argv[1], sys.argv[2])
+    main(*sys.argv[1:])

@@ -51,7 +51,10 @@ from .render import (
 )
 from .worker import JOB_FILE as _JOB_FILE
 from .worker import OUTCOME_FILE as _OUTCOME_FILE
-from .zygote import BLAS_THREADS
+from .worker import PID_FILE as _PID_FILE
+from .zygote import BLAS_THREADS, WORKER_PRELOAD, worker_command
+from .zygote import ENV_VAR as ZYGOTE_VAR
+from .zygote import PRELOAD as KERNEL_PRELOAD
 
 __all__ = ["BatchJob", "BatchInterrupted", "load_spec", "plan_batch", "run_batch", "run_isolated", "write_index",
            "SpecError"]
@@ -292,7 +295,10 @@ class _Worker:
 
     @property
     def partial(self) -> Path:
-        return partial_folder(self.out, self.proc.pid)
+        """The attempt's folder, named by the worker's process id (which a forked worker writes)."""
+        pid_file = self.sockets / _PID_FILE
+        pid = int(pid_file.read_text()) if pid_file.is_file() else self.proc.pid
+        return partial_folder(self.out, pid)
 
     def elapsed(self) -> float:
         return time.monotonic() - self.started
@@ -318,12 +324,17 @@ def render_environment(cache_root: str | Path | None = None) -> dict[str, str]:
 
 
 def _start(job: BatchJob, out: Path, notebook: Path | None, env: dict[str, str]) -> _Worker:
-    """Start the worker for one report: a new session (its own process group), no terminal input."""
+    """Start the worker for one report: a new session (its own process group), no terminal input;
+    forked by the batch's zygote when ``env`` names one (:func:`.zygote.worker_command`: a third
+    of a second of start-up and imports less a report), else a new Python process."""
     sockets = Path(tempfile.mkdtemp(prefix="ko-"))
     folder = out / job.name
+    zygote = env.get(ZYGOTE_VAR)
     write_json(sockets / _JOB_FILE, {"parameters": job.params.literals(), "out": str(folder),
-                                     "notebook": str(notebook) if notebook else None, "parent_pid": os.getpid()})
-    command = [sys.executable, "-P", "-c", "from analysis.report.worker import main; main()", str(sockets)]
+                                     "notebook": str(notebook) if notebook else None,
+                                     "parent_pid": None if zygote else os.getpid()})
+    command = (worker_command(zygote, str(sockets)) if zygote else
+               [sys.executable, "-P", "-c", "from analysis.report.worker import main; main()", str(sockets)])
     # temporary files of the render and its kernel (jupyter's connection file...) go with the socket folder
     env = {**env, "TMPDIR": str(sockets)}
     try:
@@ -417,13 +428,11 @@ def run_isolated(parameters: dict[str, Any], out: str | Path, *, notebook: str |
     (:mod:`analysis.report.distributed`); ``cache_root`` is the dataset cache its kernel reads,
     ``kernel_zygote`` the socket of a kernel zygote to fork the kernel from (:mod:`.zygote`).
     """
-    from .zygote import ENV_VAR as ZYGOTE
-
     params = ReportParameters.checked(parameters)
     job = BatchJob(params.name, 0, params)
     env = render_environment(cache_root)
     if kernel_zygote:
-        env[ZYGOTE] = kernel_zygote
+        env[ZYGOTE_VAR] = kernel_zygote
     worker = _start(job, Path(out), Path(notebook) if notebook else None, env)
     try:
         while True:
@@ -619,11 +628,11 @@ def _run_local(queue: list[BatchJob], out: Path, *, notebook: Path | None, timeo
     zygote = None
     if queue and sys.platform.startswith("linux"):
         # every kernel of the batch is forked from one process that has done the imports (.zygote)
-        from .zygote import ENV_VAR as ZYGOTE, KernelZygote
+        from .zygote import KernelZygote
 
-        zygote = KernelZygote(env=env)
+        zygote = KernelZygote(KERNEL_PRELOAD + WORKER_PRELOAD, env=env)    # it forks the workers too
         zygote.start()
-        env = {**env, ZYGOTE: zygote.socket_path}
+        env = {**env, ZYGOTE_VAR: zygote.socket_path}
     try:
         while (queue or running) and stop.signum is None:
             while queue and len(running) < n_workers and stop.signum is None:

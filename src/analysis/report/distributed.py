@@ -222,14 +222,16 @@ def _kernel_zygote(token: str) -> str | None:
     time, and a batch's kernels run the code the worker has now."""
     if not sys.platform.startswith("linux"):
         return None
-    from .zygote import BLAS_THREADS, KernelZygote
+    from .zygote import BLAS_THREADS, PRELOAD, WORKER_PRELOAD, KernelZygote
 
     with _ZYGOTE_LOCK:
         zygote = _ZYGOTES.get(token)
         if zygote is None or zygote.process is None or zygote.process.poll() is not None:
             for old in list(_ZYGOTES):
                 _ZYGOTES.pop(old).stop()
-            zygote = KernelZygote(env={**BLAS_THREADS, **os.environ})
+            # it forks the workers too, which import what this process imports, from where it does
+            env = {**BLAS_THREADS, **os.environ, "PYTHONPATH": os.pathsep.join(p for p in sys.path if p)}
+            zygote = KernelZygote(PRELOAD + WORKER_PRELOAD, env=env)
             zygote.start()
             _ZYGOTES[token] = zygote
         return zygote.socket_path

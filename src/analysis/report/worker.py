@@ -17,20 +17,25 @@ from pathlib import Path
 from .parameters import ReportParameters
 from .render import KERNEL_PID_FILE, kill_process_group, partial_folder, render_report, write_json
 
-__all__ = ["JOB_FILE", "OUTCOME_FILE", "main"]
+__all__ = ["JOB_FILE", "OUTCOME_FILE", "PID_FILE", "abandon", "main"]
 
 #: what a worker is given, in its kernel socket folder
 JOB_FILE = "job.json"
 #: what a worker reports back, beside it
 OUTCOME_FILE = "outcome.json"
+#: the worker's process id, written first (a worker forked by a zygote is not the batch's child,
+#: and its attempt's folder, ``.partial-<name>-<pid>``, is named by it)
+PID_FILE = "worker.pid"
 
 
-def main() -> None:
+def main(folder: str | None = None) -> None:
     """A worker process: renders the one report described in ``<folder>/job.json`` (``folder``,
-    the kernel socket folder, is the only argument) and writes how it ended to
+    the kernel socket folder, is the argument, or the command's only argument) and writes how it ended to
     ``<folder>/outcome.json``. It does not outlive the process that started it (``parent_pid``
-    in the job): a batch or Dask worker killed outright takes its renders with it."""
-    folder = Path(sys.argv[1])
+    in the job; a worker forked by a zygote has none, and goes with the proxy that stands for
+    it, :mod:`.zygote`): a batch or Dask worker killed outright takes its renders with it."""
+    folder = Path(folder or sys.argv[1])
+    (folder / PID_FILE).write_text(f"{os.getpid()}\n")
     job = json.loads((folder / JOB_FILE).read_text(encoding="utf-8"))
     if job.get("parent_pid"):
         partial = partial_folder(Path(job["out"]).resolve())
@@ -42,6 +47,20 @@ def main() -> None:
         write_json(folder / OUTCOME_FILE, {"exception": f"{type(exc).__name__}: {exc}"})
         raise
     write_json(folder / OUTCOME_FILE, result.to_dict())
+
+
+def abandon(pid: int, folder: str) -> None:
+    """What the zygote that forked worker ``pid`` for the job in ``folder`` calls once it has
+    killed it, the batch gone (:mod:`.zygote`): remove its unfinished attempt and the job's
+    folder, as :func:`_die_with_parent` does for a worker the batch started itself."""
+    sockets = Path(folder)
+    try:
+        out = Path(json.loads((sockets / JOB_FILE).read_text(encoding="utf-8"))["out"]).resolve()
+    except (OSError, ValueError, KeyError):
+        out = None                                   # no job to read: only its folder to remove
+    if out is not None:
+        shutil.rmtree(partial_folder(out, pid), ignore_errors=True)   # best effort; a next batch sweeps the rest
+    shutil.rmtree(sockets, ignore_errors=True)
 
 
 def _die_with_parent(parent: int, sockets: Path, partial: Path) -> None:

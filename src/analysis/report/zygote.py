@@ -1,5 +1,5 @@
 """A kernel zygote: one process that has imported what a report's kernel needs, and forks a
-fresh kernel from itself for every report of a batch.
+fresh kernel from itself for every report of a batch (and, for a batch, every report's worker).
 
 A report's kernel spends about two seconds of CPU starting Python and importing IPython,
 pandas, SciPy, statsmodels, matplotlib and this package before its first cell runs; over a
@@ -17,6 +17,14 @@ kernel on the connection file; the proxy forwards the signals it gets to the ker
 exits as the kernel did. When the proxy is killed outright (a batch stopping a report kills
 its kernel's process group, the proxy's), the pipe closes and the kernel kills its own
 process group.
+
+A batch's worker (:mod:`.worker`, which runs papermill for one report) is forked the same way
+(:func:`worker_command`, the zygote started with :data:`WORKER_PRELOAD` too): a third of a
+second of start-up and imports less a report. The request names the function the child runs
+(``analysis.report.worker:main``) and the one the zygote calls, should it stop while that
+child runs (``analysis.report.worker:abandon``: the batch has died outright, and the zygote,
+which follows it, has killed what it forked; the worker's unfinished attempt and job folder
+are removed, as a worker started by the batch itself does when its parent dies).
 
 The environment a kernel gets applies to what reads it at start-up (``IPYTHONDIR``, the
 IPython history, ``KO_*`` settings, the working folder); what the zygote imported keeps the
@@ -47,7 +55,8 @@ import threading
 import time
 from pathlib import Path
 
-__all__ = ["BLAS_THREADS", "ENV_VAR", "IDLE_EXIT", "KernelZygote", "PRELOAD", "proxy_command"]
+__all__ = ["BLAS_THREADS", "ENV_VAR", "IDLE_EXIT", "KernelZygote", "PRELOAD", "WORKER_ABANDON", "WORKER_MAIN",
+           "WORKER_PRELOAD", "proxy_command", "worker_command"]
 
 #: one BLAS/OpenMP thread in a report's kernel (unless the caller's environment sets a number):
 #: renders run side by side, one per core. Here (standard library only) so that whoever starts
@@ -67,6 +76,11 @@ PRELOAD = ("numpy", "pandas", "scipy.stats", "matplotlib", "matplotlib.figure", 
            "analysis.report.provenance", "analysis.adjuncts", "analysis.effects", "analysis.imputation",
            "analysis.io.vocabulary", "statsmodels.stats.proportion", "statsmodels.base.covtype")
 
+#: what a zygote that also forks a batch's workers imports besides (:func:`worker_command`)
+WORKER_PRELOAD = ("analysis.report.worker", "papermill", "papermill.engines", "nbclient")
+#: what a forked worker runs, and what the zygote calls for one it stops (``module:function``)
+WORKER_MAIN, WORKER_ABANDON = "analysis.report.worker:main", "analysis.report.worker:abandon"
+
 #: seconds a zygote without kernels waits for a request before it exits (who asks after
 #: that starts a new one: a Dask worker's zygote outlives no batch by more than this)
 IDLE_EXIT = 120.0
@@ -77,6 +91,19 @@ _PROXY = Path(__file__).with_name("_kernel_proxy.py")
 def proxy_command(socket_path: str, connection_file: str) -> list[str]:
     """The command a kernel manager starts to get a kernel forked by the zygote at ``socket_path``."""
     return [sys.executable, "-I", "-S", str(_PROXY), socket_path, connection_file]
+
+
+def worker_command(socket_path: str, folder: str) -> list[str]:
+    """The command a batch starts to get the worker of the report in ``folder``
+    (:mod:`.worker`) forked by the zygote at ``socket_path`` (started with :data:`WORKER_PRELOAD`).
+
+    Examples
+    --------
+    >>> from analysis.report.zygote import worker_command
+    >>> worker_command("/tmp/ko-z-1/s", "/tmp/ko-2")[-5:]
+    ['/tmp/ko-z-1/s', '--run', 'analysis.report.worker:main', 'analysis.report.worker:abandon', '/tmp/ko-2']
+    """
+    return [sys.executable, "-I", "-S", str(_PROXY), socket_path, "--run", WORKER_MAIN, WORKER_ABANDON, folder]
 
 
 class KernelZygote:
@@ -173,7 +200,34 @@ def _serve() -> None:
 
 
 def _serve_requests(listener: socket.socket, parent: int) -> None:
-    kernels: dict[int, socket.socket] = {}         # kernel pid: the connection of its proxy (None once gone)
+    kernels: dict[int, socket.socket] = {}         # child pid: the connection of its proxy (None once gone)
+    runs: dict[int, dict] = {}                     # child pid: its request, for a child that runs a function
+    try:
+        _serve_loop(listener, parent, kernels, runs)
+    finally:
+        # the batch is gone (or this zygote is stopping): what it forked goes too, and the
+        # abandon hook of each function still running is called (a worker's removes its attempt)
+        for pid in list(kernels):
+            _kill_group(pid)
+        for pid, request in runs.items():
+            if pid in kernels and request.get("abandon"):
+                try:
+                    os.waitpid(pid, 0)             # killed: gone at once, and writes nothing more
+                except ChildProcessError:
+                    pass
+                _entry_point(request["abandon"])(pid, *request["args"])
+
+
+def _entry_point(name: str):
+    """The function ``module:function`` names (the module imported)."""
+    import importlib
+
+    module, _, function = name.partition(":")
+    return getattr(importlib.import_module(module), function)
+
+
+def _serve_loop(listener: socket.socket, parent: int, kernels: dict[int, socket.socket | None],
+                runs: dict[int, dict]) -> None:
     last_busy = time.monotonic()
     while os.getppid() == parent:                  # the batch is gone: so is the zygote
         if kernels:
@@ -185,9 +239,12 @@ def _serve_requests(listener: socket.socket, parent: int) -> None:
         for ready in readable:
             if ready is listener:
                 connection, _ = listener.accept()
-                pid = _fork_kernel(connection, listener)
-                if pid is not None:
+                forked = _fork_kernel(connection, listener)
+                if forked is not None:
+                    pid, request = forked
                     kernels[pid] = connection
+                    if "run" in request:
+                        runs[pid] = request
             elif not ready.recv(1):                # the proxy is gone: its kernel goes too
                 pid = proxies[ready]
                 _kill_group(pid)
@@ -201,6 +258,7 @@ def _serve_requests(listener: socket.socket, parent: int) -> None:
             if pid == 0:
                 break
             _kill_group(pid)       # what the kernel started goes with it (as the batch stops a kernel's group)
+            runs.pop(pid, None)
             connection = kernels.pop(pid, None)
             if connection is not None:
                 ended = ({"signal": os.WTERMSIG(status)} if os.WIFSIGNALED(status)
@@ -219,8 +277,9 @@ def _kill_group(pgid: int) -> None:
         pass
 
 
-def _fork_kernel(connection: socket.socket, listener: socket.socket) -> int | None:
-    """Fork a kernel for the request on ``connection``; its pid, or None (the proxy is told why)."""
+def _fork_kernel(connection: socket.socket, listener: socket.socket) -> tuple[int, dict] | None:
+    """Fork a kernel or a worker for the request on ``connection``; its pid and the request, or
+    None (the proxy is told why)."""
     message, fds, _, _ = socket.recv_fds(connection, 1 << 20, 4)
     try:
         request = json.loads(message.decode().splitlines()[0])
@@ -233,20 +292,26 @@ def _fork_kernel(connection: socket.socket, listener: socket.socket) -> int | No
             os.close(fd)
         return None
     pid = os.fork()
-    if pid == 0:                                    # the kernel
+    if pid == 0:                                    # the kernel, or the worker
         try:
             listener.close()
             connection.close()
-            _become_kernel(request, fds)
+            _become(request, fds)
+            if "run" in request:
+                _run(request)
+            else:
+                _run_kernel(request)
         finally:
             os._exit(1)
     for fd in fds:
         os.close(fd)
     connection.sendall(json.dumps({"pid": pid}).encode() + b"\n")
-    return pid
+    return pid, request
 
 
-def _become_kernel(request: dict, fds: list[int]) -> None:
+def _become(request: dict, fds: list[int]) -> None:
+    """The forked child's own session, the proxy's standard streams, environment and folder,
+    and a watcher that stops its process group once the proxy is gone."""
     proxy_alive, *streams = fds
     os.setsid()
     for fd, target in zip(streams, (0, 1, 2)):
@@ -257,11 +322,33 @@ def _become_kernel(request: dict, fds: list[int]) -> None:
     os.chdir(request["cwd"])
     signal.signal(signal.SIGINT, signal.default_int_handler)
     threading.Thread(target=_die_with_proxy, args=(proxy_alive,), daemon=True).start()
+
+
+def _run_kernel(request: dict) -> None:
     from ipykernel.kernelapp import IPKernelApp
 
     # what ipykernel reads from the environment when it is imported, taken from the request's
     parent = int(request["env"].get("JPY_PARENT_PID") or 0)
     IPKernelApp.launch_instance(argv=["-f", request["connection_file"]], parent_handle=parent)
+    os._exit(0)
+
+
+def _run(request: dict) -> None:
+    """Run the request's function on its arguments (a batch worker: ``worker.main(folder)``), as
+    ``python -P`` would (without the zygote's folder on the module path); exit 0 when it
+    returns, 1 (its traceback on the proxy's stderr) when it raises."""
+    import traceback
+
+    if sys.path and sys.path[0] == "":
+        sys.path.pop(0)
+    try:
+        _entry_point(request["run"])(*request["args"])
+    except BaseException:
+        traceback.print_exc()
+        sys.stderr.flush()
+        os._exit(1)
+    sys.stdout.flush()
+    sys.stderr.flush()
     os._exit(0)
 
 
