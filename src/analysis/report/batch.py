@@ -637,7 +637,7 @@ def _run_local(queue: list[BatchJob], out: Path, *, notebook: Path | None, timeo
         while (queue or running) and stop.signum is None:
             while queue and len(running) < n_workers and stop.signum is None:
                 running.append(_start(queue.pop(0), out, notebook, env))
-            time.sleep(0.1)
+            time.sleep(0.02)       # a free worker slot is refilled within 20 ms (200 reports: 10 s less idle)
             for worker in list(running):
                 result = _poll(worker, timeout)
                 if result is None:
