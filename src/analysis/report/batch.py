@@ -297,8 +297,8 @@ class _Worker:
     def partial(self) -> Path:
         """The attempt's folder, named by the worker's process id (which a forked worker writes)."""
         pid_file = self.sockets / _PID_FILE
-        pid = int(pid_file.read_text()) if pid_file.is_file() else self.proc.pid
-        return partial_folder(self.out, pid)
+        text = pid_file.read_text().strip() if pid_file.is_file() else ""
+        return partial_folder(self.out, int(text) if text.isdigit() else self.proc.pid)   # (not yet written)
 
     def elapsed(self) -> float:
         return time.monotonic() - self.started
@@ -426,7 +426,7 @@ def run_isolated(parameters: dict[str, Any], out: str | Path, *, notebook: str |
     ``should_stop()`` returns a reason (``interrupted``, "stopped by <reason>", the previous
     report kept). This is what a Dask task of a batch runs on its worker
     (:mod:`analysis.report.distributed`); ``cache_root`` is the dataset cache its kernel reads,
-    ``kernel_zygote`` the socket of a kernel zygote to fork the kernel from (:mod:`.zygote`).
+    ``kernel_zygote`` the socket of a kernel zygote to fork the worker and its kernel from (:mod:`.zygote`).
     """
     params = ReportParameters.checked(parameters)
     job = BatchJob(params.name, 0, params)
