@@ -559,6 +559,14 @@ def run_batch(spec: str | Path, out: str | Path, *, workers: int | None = None, 
         cache_root.mkdir(mode=0o700)
     else:
         cache_root = Path(tempfile.mkdtemp(prefix="ko-cache-"))
+    zygote = None
+    if scheduler is None and sys.platform.startswith("linux"):
+        # every kernel and worker of the batch is forked from one process that has done the
+        # imports (.zygote); started first, so that they run on another core while the spec is checked
+        from .zygote import KernelZygote
+
+        zygote = KernelZygote(KERNEL_PRELOAD + WORKER_PRELOAD, env=render_environment(cache_root))
+        zygote.start(wait=False)
     try:
         with _StopSignals() as stop:
             try:
@@ -602,7 +610,7 @@ def run_batch(spec: str | Path, out: str | Path, *, workers: int | None = None, 
                 else:
                     unstarted = _run_local(queue, out, notebook=notebook, timeout=timeout, cache_root=cache_root,
                                            n_workers=max(1, workers or os.cpu_count() or 1), results=results,
-                                           stop=stop, on_done=lambda _: bar.update(1))
+                                           stop=stop, on_done=lambda _: bar.update(1), zygote=zygote)
             finally:
                 bar.close()
             for job in unstarted:
@@ -613,25 +621,23 @@ def run_batch(spec: str | Path, out: str | Path, *, workers: int | None = None, 
             if stop.signum is not None:
                 raise BatchInterrupted(stop.signum, ordered)
     finally:
+        if zygote is not None:
+            zygote.stop()
         remove_tree(cache_root)
     return ordered
 
 
 def _run_local(queue: list[BatchJob], out: Path, *, notebook: Path | None, timeout: float, cache_root: Path,
                n_workers: int, results: dict[int, RenderResult], stop: _StopSignals,
-               on_done: Callable[[RenderResult], None]) -> list[BatchJob]:
-    """Render the queue in up to ``n_workers`` local worker processes; fills ``results`` by row
-    and returns the jobs never started (the batch was stopped)."""
+               on_done: Callable[[RenderResult], None], zygote=None) -> list[BatchJob]:
+    """Render the queue in up to ``n_workers`` local worker processes, forked by ``zygote``
+    (a started :class:`.zygote.KernelZygote`) when given; fills ``results`` by row and returns
+    the jobs never started (the batch was stopped). The caller stops the zygote."""
     queue = list(queue)
     env = render_environment(cache_root)
     running: list[_Worker] = []
-    zygote = None
-    if queue and sys.platform.startswith("linux"):
-        # every kernel of the batch is forked from one process that has done the imports (.zygote)
-        from .zygote import KernelZygote
-
-        zygote = KernelZygote(KERNEL_PRELOAD + WORKER_PRELOAD, env=env)    # it forks the workers too
-        zygote.start()
+    if queue and zygote is not None:
+        zygote.wait_ready()
         env = {**env, ZYGOTE_VAR: zygote.socket_path}
     try:
         while (queue or running) and stop.signum is None:
@@ -649,8 +655,6 @@ def _run_local(queue: list[BatchJob], out: Path, *, notebook: Path | None, timeo
         # stopped by a signal, or an error of the batch itself: nothing it started outlives it
         for worker in running:
             results[worker.job.row] = _abandon(worker, stop.name or "an error of the batch")
-        if zygote is not None:
-            zygote.stop()
     return queue
 
 
