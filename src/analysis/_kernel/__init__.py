@@ -11,7 +11,7 @@ from .._lazy import on_first_use
 
 _FROM = {
     ".checks": ("DOUBLE_COLUMN", "SINGLE_COLUMN", "check_choice", "check_conf_level", "critical_value", "get_ax",
-                "new_figure", "z_value"),
+                "is_sorted_text_categories", "new_figure", "z_value"),
     ".formula": ("INTERCEPT_NAME", "ModelFrame", "capture_env", "clean_frame", "design_for", "formula_variables",
                  "model_frame"),
     ".results": ("RATIO_COLUMNS", "SUMMARY_COLUMNS", "ConvergenceWarning", "ModelResult", "SummaryFrame", "coef_table",
@@ -22,7 +22,8 @@ _LAZY = {name: module for module, names in _FROM.items() for name in names}
 __all__ = [
     "ConvergenceWarning", "INTERCEPT_NAME", "ModelFrame", "ModelResult", "RATIO_COLUMNS", "SUMMARY_COLUMNS",
     "SummaryFrame", "capture_env", "check_choice", "check_conf_level", "clean_frame", "coef_table", "coefficient_plot",
-    "critical_value", "DOUBLE_COLUMN", "SINGLE_COLUMN", "new_figure", "deprecated_name", "design_for", "formula_variables", "get_ax", "model_frame",
+    "critical_value", "DOUBLE_COLUMN", "SINGLE_COLUMN", "new_figure", "deprecated_name", "design_for", "formula_variables", "get_ax",
+    "is_sorted_text_categories", "model_frame",
     "renamed_arguments", "with_aliases", "z_value",
 ]
 

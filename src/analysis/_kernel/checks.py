@@ -9,7 +9,10 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-__all__ = ["check_choice", "check_conf_level", "critical_value", "get_ax", "new_figure", "z_value"]
+import pandas as pd
+
+__all__ = ["check_choice", "check_conf_level", "critical_value", "get_ax", "is_sorted_text_categories", "new_figure",
+           "z_value"]
 
 #: figure widths in inches: one and two columns of a journal page
 SINGLE_COLUMN = 3.5
@@ -93,3 +96,26 @@ def new_figure(width: float = DOUBLE_COLUMN * 0.75, height: float = 3.2, **subpl
 
     fig = Figure(figsize=(width, height), layout="constrained")
     return fig, fig.add_subplot(**subplot_kw)
+
+
+def is_sorted_text_categories(dtype) -> bool:
+    """Whether ``dtype`` is an unordered categorical whose categories are text in sorted
+    order: what a loaded dataset's category columns are (``analysis.dataset.category_dtype``),
+    whose category order is the text's own order, so that it carries nothing the text does
+    not (the model code reads them as text).
+
+    Examples
+    --------
+    >>> is_sorted_text_categories(pd.CategoricalDtype(["im", "iv", "oral"]))
+    True
+    >>> is_sorted_text_categories(pd.CategoricalDtype(["iv", "im"])), is_sorted_text_categories(
+    ...     pd.CategoricalDtype(["a", "b"], ordered=True))
+    (False, False)
+    """
+    if not isinstance(dtype, pd.CategoricalDtype) or dtype.ordered:
+        return False
+    categories = dtype.categories
+    if pd.api.types.infer_dtype(categories, skipna=False) != "string":
+        return False
+    values = list(categories)
+    return values == sorted(values)

@@ -21,7 +21,11 @@ Every model of the package (Cox, AFT, the response models, the propensity model)
 * refuses model columns that are not finite numbers (``log(0)``), naming rows and column.
 
 Factor levels follow R's order: a pandas Categorical's category order, otherwise sorted
-values (patsy's rule), so the first level is the reference level as in R. Models without an
+values (patsy's rule), so the first level is the reference level as in R. An unordered
+Categorical of text whose categories are in sorted order (a loaded dataset's ``sex``,
+``route``, ``phase`` and ``instrument``) is read as its text: its levels are the values
+present, sorted, so a category no row has (``route`` ``"oral"`` in a cohort without oral
+sessions) is not a level, as for text. Models without an
 intercept parameter (Cox) ask for ``intercept=False``: the matrix is coded as with an
 intercept (full-rank treatment contrasts) and the ``Intercept`` column is then dropped, as
 R's ``coxph`` does.
@@ -42,6 +46,7 @@ import patsy
 from patsy import INTERCEPT, EvalEnvironment, ModelDesc
 
 from ..problems import DataValidationError, ValidationReport
+from .checks import is_sorted_text_categories
 from .results import RENAMED_ARGUMENTS_CODE
 
 __all__ = [
@@ -177,12 +182,17 @@ def _keyword_columns(formula: str, columns) -> list[str]:
 # ----------------------------------------------------------------------------------------
 def clean_frame(frame: pd.DataFrame) -> pd.DataFrame:
     """Plain numpy dtypes for patsy: nullable booleans to bool (or object with missing
-    values), nullable numbers to float64, pandas strings to object.
+    values), nullable numbers to float64, pandas strings to object, and unordered
+    categoricals of text in sorted order (:func:`is_sorted_text_categories`: a loaded
+    dataset's category columns) to object as their text; other categoricals stay as they are.
 
     Examples
     --------
     >>> clean_frame(pd.DataFrame({"a": pd.array([1, 2], dtype="Int64")})).dtypes["a"]
     dtype('float64')
+    >>> route = pd.Categorical(["iv", "im"], categories=["im", "iv", "oral"])
+    >>> clean_frame(pd.DataFrame({"route": route}))["route"].tolist()
+    ['iv', 'im']
     """
     out = {}
     for col in frame.columns:
@@ -191,7 +201,7 @@ def clean_frame(frame: pd.DataFrame) -> pd.DataFrame:
         if isinstance(dt, pd.BooleanDtype):
             out[col] = s.astype(bool) if not s.isna().any() else s.astype(object).where(s.notna(), np.nan)
         elif isinstance(dt, pd.CategoricalDtype):
-            out[col] = s
+            out[col] = s.astype(object).where(s.notna(), np.nan) if is_sorted_text_categories(dt) else s
         elif pd.api.types.is_extension_array_dtype(dt) and pd.api.types.is_numeric_dtype(dt):
             out[col] = s.astype("float64")
         elif pd.api.types.is_string_dtype(dt) and not pd.api.types.is_object_dtype(dt):

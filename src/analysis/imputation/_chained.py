@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from .._kernel.checks import check_choice, get_ax
+from .._kernel.checks import check_choice, get_ax, is_sorted_text_categories
 from ._draws import draw_logreg, draw_norm, draw_pmm
 
 __all__ = ["Imputed", "impute"]
@@ -88,9 +88,13 @@ class Imputed:
 
 
 def _is_binary(values: pd.Series) -> bool:
-    """Two-valued: booleans, two-level categories, two distinct strings, numbers all 0 or 1."""
+    """Two-valued: booleans, two-level categories, two distinct strings, numbers all 0 or 1.
+
+    Text held as categories in sorted order (a loaded dataset's ``sex``, ...:
+    :func:`~analysis._kernel.checks.is_sorted_text_categories`) counts as the text: two
+    distinct values, whatever its other categories."""
     present = values.dropna()
-    if isinstance(values.dtype, pd.CategoricalDtype):
+    if isinstance(values.dtype, pd.CategoricalDtype) and not is_sorted_text_categories(values.dtype):
         return len(values.cat.categories) == 2
     if pd.api.types.is_bool_dtype(values.dtype):
         return True
@@ -100,8 +104,9 @@ def _is_binary(values: pd.Series) -> bool:
 
 
 def _encode_binary(values: pd.Series) -> tuple[np.ndarray, Callable[[np.ndarray], pd.Series]]:
-    """0/1 codes of a two-valued column and the function that writes codes back."""
-    if isinstance(values.dtype, pd.CategoricalDtype):
+    """0/1 codes of a two-valued column and the function that writes codes back (text held
+    as sorted categories coded as the text is, and written back in its dtype)."""
+    if isinstance(values.dtype, pd.CategoricalDtype) and not is_sorted_text_categories(values.dtype):
         levels = list(values.cat.categories)
     elif pd.api.types.is_bool_dtype(values.dtype) or set(values.dropna().unique()) <= {True, False}:
         levels = [False, True]
@@ -126,12 +131,15 @@ def _encode_binary(values: pd.Series) -> tuple[np.ndarray, Callable[[np.ndarray]
 
 
 def _predictor_block(frame: pd.DataFrame, column: str) -> np.ndarray:
-    """Complete (never imputed) predictors as numbers: dummies for categories."""
+    """Complete (never imputed) predictors as numbers: dummies for categories (of the values
+    present for text, also text held as sorted categories)."""
     values = frame[column]
     if pd.api.types.is_bool_dtype(values.dtype):
         return values.astype(float).to_numpy()[:, None]
     if pd.api.types.is_numeric_dtype(values.dtype):
         return values.astype(float).to_numpy()[:, None]
+    if is_sorted_text_categories(values.dtype):
+        values = values.cat.remove_unused_categories()  # the categories text would get: those present, sorted
     dummies = pd.get_dummies(values.astype("category"), drop_first=True, dtype=float)
     return dummies.to_numpy()
 

@@ -99,7 +99,7 @@ class Grouping:
             used = np.unique(raw[raw >= 0])
             remap = np.full(len(values.cat.categories), -1, dtype=np.intp)
             remap[used] = np.arange(used.size)
-            codes = remap[raw]
+            codes = np.where(raw >= 0, remap[raw], -1)  # a missing value (-1) stays -1, not the last category's code
             levels = [values.cat.categories[i] for i in used]
         else:
             try:
