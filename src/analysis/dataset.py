@@ -14,15 +14,18 @@ from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 
 from .instruments import Instrument, InstrumentRegistry, default_registry, read_instrument_file
 from .problems import DataValidationError, ValidationReport
 from .reading import RawTable, find_table_files, read_table_file, special_file_kind
-from .schema import TABLES
+from .schema import TABLES, ColumnSpec
 from .validation import fill_medication_classes, validate_table_stream
 
-__all__ = ["Dataset", "load_dataset", "validate", "check_dataset"]
+__all__ = ["Dataset", "load_dataset", "validate", "check_dataset", "category_dtype"]
 
 
 @dataclass(frozen=True, eq=False)
@@ -33,10 +36,18 @@ class Dataset:
     ----------
     patients, sessions, assessments, medications : pandas.DataFrame
         The tables with format-v1 types: identifiers and text as pandas ``string``,
-        numbers and study days as ``float64``, flags as ``boolean``. Instruments carry
-        their canonical names (``"PHQ-9"``); routes, phases and sex are lower case.
-        ``medications`` is empty when the dataset has none; it gains ``drug_class``
-        (filled from the built-in map) and ``dose_dze_mg`` (diazepam-equivalent dose).
+        numbers and study days as ``float64``, flags as ``boolean``, and the format's
+        category columns (``sex``, ``route``, ``phase``, ``instrument``) as unordered
+        pandas ``category`` (:func:`category_dtype`): ``sex``, ``route`` and ``phase`` with
+        their allowed values as categories, sorted, whatever the data hold (so tables of
+        two datasets, or of two blocks of one, concatenate to ``category``);
+        ``instrument`` with the instruments the assessments record, sorted. Categories
+        in sorted order sort and group as the text does; a count that lists every
+        category (``value_counts()``, ``groupby(..., observed=False)``) also lists those
+        no row has. Instruments carry their canonical names (``"PHQ-9"``); routes, phases
+        and sex are lower case. ``medications`` is empty when the dataset has none; it
+        gains ``drug_class`` (filled from the built-in map) and ``dose_dze_mg``
+        (diazepam-equivalent dose).
     report : ValidationReport
         The warnings found while loading (there are no errors in a loaded dataset).
     source : str or None
@@ -142,11 +153,25 @@ class Dataset:
         return f"Dataset({counts}{', from ' + self.source if self.source else ''})"
 
     def instruments(self) -> list[str]:
-        """Instruments recorded in the assessments, most frequent first."""
-        return list(self.assessments["instrument"].value_counts().index)
+        """Instruments recorded in the assessments, most frequent first (ties in order of
+        first appearance); an instrument that is a category but has no assessment (in a
+        :meth:`subset`) is not listed."""
+        instrument = self.assessments["instrument"]
+        if not isinstance(instrument.dtype, pd.CategoricalDtype):
+            return list(instrument.value_counts().index)
+        # the text's value_counts: counts in order of first appearance, then sorted by count
+        codes = instrument.cat.codes.to_numpy()
+        counts = np.bincount(codes[codes >= 0], minlength=len(instrument.cat.categories))
+        seen = pd.unique(codes[codes >= 0])
+        by_appearance = pd.Series(counts[seen], index=[str(instrument.cat.categories[c]) for c in seen])
+        return list(by_appearance.sort_values(ascending=False).index)
 
     def subset(self, patient_ids) -> Dataset:
         """The same dataset restricted to some patients (e.g. one site's).
+
+        The tables keep their dtypes, categories included: an instrument none of these
+        patients has is still a category of ``instrument`` (not listed by
+        :meth:`instruments`).
 
         Examples
         --------
@@ -176,8 +201,6 @@ class Dataset:
         >>> site_a.equals(ds.subset(ds.patients.loc[ds.patients.site == "site_A", "patient_id"]))
         True
         """
-        import numpy as np
-
         keep = np.asarray(keep, dtype=bool)
         if keep.shape != (len(self.patients),):
             raise ValueError(f"keep: one flag per patient expected ({len(self.patients)}), got shape {keep.shape}")
@@ -330,17 +353,71 @@ def _build(raw: Mapping[str, RawTable] | Iterable[tuple[str, RawTable]], report:
     return Dataset(**typed, report=report, source=source, instrument_registry=registry)
 
 
+def category_dtype(column: ColumnSpec, values: pd.Series | None = None) -> pd.CategoricalDtype:
+    """The dtype of a format ``"category"`` column in a loaded :class:`Dataset`.
+
+    Unordered, with the column's allowed values sorted as categories when it has a fixed
+    list (``sex``, ``route``, ``phase``: :attr:`ColumnSpec.categories`), else the distinct
+    values of ``values`` sorted (``instrument``: the instruments recorded). Sorted
+    categories sort and group as the text does.
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> from analysis.dataset import category_dtype
+    >>> from analysis.schema import TABLES
+    >>> list(category_dtype(TABLES["sessions"].column("phase")).categories)
+    ['booster', 'induction', 'maintenance']
+    >>> list(category_dtype(TABLES["assessments"].column("instrument"), pd.Series(["PHQ-9", "GAD-7", "PHQ-9"])).categories)
+    ['GAD-7', 'PHQ-9']
+    """
+    if column.kind != "category":
+        raise ValueError(f"column {column.name!r} is of kind {column.kind!r}, not a category")
+    if column.categories is not None:
+        return pd.CategoricalDtype(list(column.categories), ordered=False)
+    present = [] if values is None else sorted(str(v) for v in _arrow_text(values).unique().drop_null().to_pylist())
+    return pd.CategoricalDtype(present, ordered=False)
+
+
+def _arrow_text(values: pd.Series) -> pa.ChunkedArray:
+    """A text column as Arrow ``large_string`` (without a copy for pandas' Arrow strings)."""
+    text = pa.array(values.astype("string"), type=pa.large_string(), from_pandas=True)
+    return text if isinstance(text, pa.ChunkedArray) else pa.chunked_array([text])
+
+
+def _as_categories(values: pd.Series, dtype: pd.CategoricalDtype) -> pd.Series:
+    """``values`` (text) as ``dtype``, each row's category found by Arrow's hash lookup (no
+    Python string per row: a registry has 25 million assessments); a value that is not a
+    category is an error (validation refuses them before)."""
+    text = _arrow_text(values)
+    found = pc.index_in(text, value_set=pa.array(list(dtype.categories), type=pa.large_string()))
+    if found.null_count != text.null_count:
+        outside = pc.filter(text, pc.and_(pc.is_null(found), pc.is_valid(text))).unique().to_pylist()
+        raise ValueError(f"column {values.name!r}: value(s) {outside} are not among its categories "
+                         f"{list(dtype.categories)}")
+    small = np.int8 if len(dtype.categories) < 127 else np.int32
+    codes = (pc.fill_null(found, -1) if found.null_count else found).to_numpy().astype(small)  # missing: code -1
+    return pd.Series(pd.Categorical.from_codes(codes, dtype=dtype), index=values.index, name=values.name)
+
+
 def _canonical(name: str, frame: pd.DataFrame | None) -> pd.DataFrame:
     """Put the format's columns first in format order; an absent table becomes an empty typed one.
 
+    The format's category columns become pandas ``category`` (:func:`category_dtype`).
     The medications table always has every column of the format (an absent ``end_day``
     column means every period is ongoing, as an empty ``end_day`` does), so derivations
     never meet a table without them.
     """
     spec = TABLES[name]
-    dtypes = {"id": "string", "text": "string", "category": "string", "boolean": "boolean"}
+    dtypes = {"id": "string", "text": "string", "boolean": "boolean"}
     if frame is None:
-        return pd.DataFrame({c.name: pd.Series([], dtype=dtypes.get(c.kind, "float64")) for c in spec.columns if c.required or name == "medications"})
+        return pd.DataFrame({c.name: pd.Series([], dtype=category_dtype(c) if c.kind == "category"
+                                               else dtypes.get(c.kind, "float64"))
+                             for c in spec.columns if c.required or name == "medications"})
+    categorical = {c.name: _as_categories(frame[c.name], category_dtype(c, frame[c.name]))
+                   for c in spec.columns if c.kind == "category" and c.name in frame.columns}
+    if categorical:
+        frame = frame.assign(**categorical)
     if name == "medications":
         missing = {c.name: pd.Series(pd.NA if dtypes.get(c.kind) else float("nan"), index=frame.index,
                                      dtype=dtypes.get(c.kind, "float64"))

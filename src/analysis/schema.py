@@ -52,6 +52,26 @@ class ColumnSpec:
     warn_above: float | None = None
 
     @property
+    def categories(self) -> tuple[str, ...] | None:
+        """The categories of this ``"category"`` column in a loaded dataset, when they are fixed:
+        its allowed values in sorted order (so that sorting and grouping by category order
+        give the order of the text); None for other columns and for ``instrument``, whose
+        categories are the instruments the loaded assessments record, sorted (instruments
+        can be registered at any time).
+
+        Examples
+        --------
+        >>> from analysis.schema import TABLES
+        >>> TABLES["sessions"].column("route").categories
+        ('im', 'intranasal', 'iv', 'oral', 'sublingual')
+        >>> TABLES["assessments"].column("instrument").categories is None
+        True
+        """
+        if self.kind != "category" or not self.allowed:
+            return None
+        return tuple(sorted(self.allowed))
+
+    @property
     def type_name(self) -> str:
         return {"id": "string", "text": "string", "category": "string", "day": "number"}.get(self.kind, self.kind)
 

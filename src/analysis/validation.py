@@ -263,7 +263,10 @@ def _normalise_column(table: str, col: str, values: pd.Series, report: Validatio
     changed = flags != 0
     # a value of nothing but invisible characters or spaces is missing (and reported as such)
     cleaned = np.array([None if v == "" else v for v, _ in results] + [None], dtype=object)[codes][changed]
-    out = values.copy() if values.dtype != object else values.astype(object).copy()
+    if isinstance(values.dtype, pd.CategoricalDtype):  # text categories (Parquet, another dataset's tables): as text
+        out = values.astype("string")
+    else:
+        out = values.copy() if values.dtype != object else values.astype(object).copy()
     out.iloc[candidates[changed]] = cleaned
     return out
 

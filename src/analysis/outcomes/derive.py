@@ -30,13 +30,19 @@ class Outcomes:
     Attributes
     ----------
     courses : DataFrame
-        One row per analysed patient (a baseline above 0 was found).
+        One row per analysed patient (a baseline above 0 was found). The patient
+        covariates keep the dataset's dtypes (``sex`` a pandas ``category`` with every
+        allowed value as a category: :class:`~analysis.Dataset`); ``instrument`` is the
+        derivation's instrument name as text.
     relapse : DataFrame
         One row per followed patient with follow-up after induction: relapse after induction
         (the first interval), with ``time``, ``event`` (1 relapse, 0 censored), ``lower`` and
         ``upper`` (interval-censoring bounds; ``upper`` is inf when censored).
     durability : DataFrame
         One row per interval (every session from the end of induction on), numbered from 1.
+        Like ``relapse`` and ``relapse_competing`` it carries the session's and the
+        patient's covariates in the dataset's dtypes (``route``, ``phase`` and ``sex`` as
+        pandas ``category``).
     attrition : DataFrame
         One row per step: ``n_in``, ``n_excluded``, ``n_remaining`` and the reason.
     exclusions : DataFrame
