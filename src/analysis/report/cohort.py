@@ -910,13 +910,14 @@ class CohortReport:
         if n_panels:
             fig = Figure(figsize=(7.2, 1.2 + 0.45 * len(result.table) * max(1, (n_panels + 1) // 2)),
                          layout="constrained")
-            axes = fig.subplots(max(1, (n_panels + 1) // 2), 2, squeeze=False).ravel()
+            # one column of adjunct names: the right-hand panels share the rows of the left-hand ones
+            axes = fig.subplots(max(1, (n_panels + 1) // 2), 2, squeeze=False, sharey=True).ravel()
             used = masked.plot(ax=axes[:n_panels])
             for ax in axes[len(np.atleast_1d(used)):]:
                 ax.set_axis_off()
-            for ax in axes:
-                ax.set_yticks(ax.get_yticks(), [exposure_label(t.get_text()) if t.get_text().startswith(
-                    ("drug_", "class_")) else t.get_text() for t in ax.get_yticklabels()])
+            first = axes[0]                # the panels share its ticks (and so its labels)
+            first.set_yticks(first.get_yticks(), [exposure_label(t.get_text()) if t.get_text().startswith(
+                ("drug_", "class_")) else t.get_text() for t in first.get_yticklabels()])
             figures["adjunct_forest"] = fig
         notes_text = [p.text(n[:1].upper() + n[1:]) for n in result.notes[:1]]
         text = prose.adjuncts(n_imbalanced=n_imbalanced, n_hidden=n_hidden, conf_level=level, k=self.k)
