@@ -78,6 +78,24 @@ def test_anything_else_goes_through_patsy(formula):
     assert model_frame(formula, _frame(5)).plain is None
 
 
+def test_a_formula_seen_before_is_coded_by_its_columns_of_now(monkeypatch):
+    """The parse and the plain design information are kept by formula and terms: the same
+    formula on a column that is text now (not plain) is coded by patsy as categories, and a
+    design kept from before equals one worked out afresh."""
+    numeric = _frame(9)
+    first = model_frame("y ~ age + dose", numeric)
+    text = numeric.assign(age=numeric["age"].map(lambda a: f"band {a // 20}"))
+    coded = model_frame("y ~ age + dose", text)
+    assert coded.plain is None and any(c.startswith("age[T.") for c in coded.X.columns)
+    again = model_frame("y ~ age + dose", _frame(10))
+    assert again.design_info is first.design_info                       # kept, not worked out again
+    monkeypatch.setattr(formula_module, "_PLAIN_INFO", {})
+    fresh = model_frame("y ~ age + dose", _frame(10))
+    assert fresh.design_info is not first.design_info
+    pdt.assert_frame_equal(again.X, fresh.X, check_exact=True)
+    assert again.design_info.column_names == fresh.design_info.column_names
+
+
 def test_plain_path_after_dropped_rows_keeps_their_index():
     df = _frame(6)
     df.loc[[103, 110], "dose"] = np.nan

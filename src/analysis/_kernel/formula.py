@@ -34,6 +34,7 @@ R's ``coxph`` does.
 from __future__ import annotations
 
 import ast
+import functools
 import io
 import keyword
 import sys
@@ -413,7 +414,7 @@ def model_frame(
     if not report.ok:
         raise DataValidationError(report)
     try:
-        desc = ModelDesc.from_formula(f"{lhs_text} ~ {rhs_text}" if lhs_text is not None else f"~ {rhs_text}")
+        desc = _parsed(f"{lhs_text} ~ {rhs_text}" if lhs_text is not None else f"~ {rhs_text}")
     except patsy.PatsyError as exc:
         raise ValueError(f"formula {formula!r} could not be parsed: {exc}") from None
     lhs_codes = _codes(desc.lhs_termlist)
@@ -467,10 +468,7 @@ def model_frame(
     try:
         with np.errstate(all="ignore"):  # non-finite results are reported below
             if plain is not None:
-                # the coding of plain numeric columns does not depend on their values: patsy
-                # works it out on the first row, and the columns are the design
-                (info,) = patsy.design_matrix_builders([rhs_terms], lambda: iter([frame.iloc[:1]]), env,
-                                                       NA_action=patsy.NAAction(NA_types=[]))
+                info = _plain_design_info(rhs_terms, frame, env)
                 X = _plain_design(info, frame, frame.index)
             else:
                 X = patsy.dmatrix(ModelDesc([], rhs_terms), frame, eval_env=env,
@@ -514,6 +512,31 @@ def _plain_terms(rhs_terms: list, frame: pd.DataFrame) -> tuple[str, ...] | None
             return None
         names.append(code)
     return tuple(names)
+
+
+@functools.lru_cache(maxsize=1024)
+def _parsed(formula: str) -> ModelDesc:
+    """patsy's parse of ``formula`` (the same formulas are fitted again and again: a report
+    fits about sixty models of a dozen formulas)."""
+    return ModelDesc.from_formula(formula)
+
+
+#: the design information of plain numeric terms, by the terms (it depends on nothing else)
+_PLAIN_INFO: dict[tuple, patsy.DesignInfo] = {}
+
+
+def _plain_design_info(rhs_terms: list, frame: pd.DataFrame, env: EvalEnvironment) -> patsy.DesignInfo:
+    """The design information of plain numeric terms (:func:`_plain_terms`): the coding of a
+    numeric column does not depend on its values, so patsy works it out on the first row,
+    once for each list of terms."""
+    key = tuple(rhs_terms)
+    info = _PLAIN_INFO.get(key)
+    if info is None:
+        (info,) = patsy.design_matrix_builders([rhs_terms], lambda: iter([frame.iloc[:1]]), env,
+                                               NA_action=patsy.NAAction(NA_types=[]))
+        if len(_PLAIN_INFO) < 1024:
+            _PLAIN_INFO[key] = info
+    return info
 
 
 def _plain_design(info: patsy.DesignInfo, frame: pd.DataFrame, index: pd.Index) -> pd.DataFrame:
