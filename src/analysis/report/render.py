@@ -35,7 +35,7 @@ from pathlib import Path
 from typing import Any
 
 from jupyter_client.manager import AsyncKernelManager
-from traitlets import default
+from traitlets import DottedObjectName, Type, default
 
 from ..resources import notebook_path
 from .fonts import copy_font_lists, font_cache_folder
@@ -148,6 +148,9 @@ class IPCKernelManager(AsyncKernelManager):
     """
 
     exit_status: int | None = None
+    #: ready as soon as the kernel has answered, without jupyter_client's 0.2 s of silence (._kernel_client)
+    client_class = DottedObjectName("analysis.report._kernel_client.ReadyClient")
+    client_factory = Type(klass="analysis.report._kernel_client.ReadyClient")
     #: called (no arguments) once the kernel process is launched, while it starts up; what it
     #: raises stops the render before any cell runs (see ``while_kernel_starts`` of render_notebook)
     after_launch: Callable[[], None] | None = None
@@ -194,6 +197,11 @@ class IPCKernelManager(AsyncKernelManager):
         return alive
 
     is_alive = _async_is_alive
+
+    async def _async_wait(self, pollinterval: float = 0.1) -> None:
+        # a kernel that was told to go (or killed) is gone within milliseconds: look every 5 ms,
+        # not every 100 (jupyter_client's poll, which the report waited out at its end)
+        await super()._async_wait(pollinterval=min(pollinterval, 0.005))
 
     async def _async_interrupt_kernel(self) -> None:
         # jupyter_client interrupts (SIGINT) before every shutdown request; the kernel then only
