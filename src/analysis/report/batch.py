@@ -417,7 +417,7 @@ def _abandon(worker: _Worker, why: str) -> RenderResult:
 
 def run_isolated(parameters: dict[str, Any], out: str | Path, *, notebook: str | Path | None = None,
                  timeout: float = 900, cache_root: str | Path | None = None,
-                 should_stop: Callable[[], str | None] = lambda: None, poll: float = 0.1,
+                 should_stop: Callable[[], str | None] = lambda: None, poll: float = 0.02,
                  kernel_zygote: str | None = None) -> RenderResult:
     """Render one report into ``out/<name>/`` in a worker process of its own, as a batch does, and wait.
 
