@@ -213,3 +213,30 @@ def test_a_cohort_of_parquet_row_groups_is_taken_chunk_by_chunk_with_the_same_ro
         for name, table in ds.tables.items():
             expected = table.iloc[np.flatnonzero(flags[ds.patient_rows[name]])].reset_index(drop=True)
             pd.testing.assert_frame_equal(cohort.tables[name], expected, check_exact=True)
+
+
+@pytest.mark.parametrize("share", [0.02, 0.5])
+def test_a_cohort_entry_holds_the_rows_and_dtypes_of_the_selected_cohort(root, tmp_path: Path, share):
+    """A cohort's cache entry is taken from the dataset's Arrow tables, chunk by chunk (Parquet
+    row groups here); read back it is the cohort ``subset_rows`` selects, dtypes included."""
+    import numpy as np
+    import pandas as pd
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    folder = tmp_path / "parquet"
+    folder.mkdir()
+    for name in ("patients", "sessions", "assessments", "medications"):
+        frame = pd.read_csv(analysis.sample_path() / f"{name}.csv", dtype=str, keep_default_na=False)
+        pq.write_table(pa.Table.from_pandas(frame, preserve_index=False), folder / f"{name}.parquet",
+                       row_group_size=61)
+    ds = analysis.load_dataset(folder)
+    keep = np.random.default_rng(11).random(len(ds.patients)) < share
+    selection = {"sites": ["x"], "routes": [], "periods": [], "period_column": None}
+    cache = DatasetCache(root)
+    cache.put_cohort(ds, keep, folder, selection)
+    cohort, expected = cache.get_cohort(folder, selection), ds.subset_rows(keep)
+    for name, table in expected.tables.items():
+        pd.testing.assert_frame_equal(cohort.tables[name], table, check_exact=True)
+        assert cohort.tables[name]["patient_id"].isin(ds.patients.loc[keep, "patient_id"]).all()
+    assert cohort.report is not None and len(cohort.patients) == keep.sum()

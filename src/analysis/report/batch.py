@@ -41,7 +41,7 @@ import numpy as np
 import pandas as pd
 
 from .cache import ENV_VAR as CACHE_ENV_VAR
-from .cache import DatasetCache, dataset_digest
+from .cache import DatasetCache, arrow_tables, dataset_digest
 from .differencing import CohortMembers, withheld_cohorts
 from .parameters import ParameterError, ReportParameters, parse_cli_value
 from .provenance import cache_key
@@ -211,14 +211,14 @@ def plan_batch(rows: list[dict[str, Any]], out: Path, *, notebook: str | Path | 
     row 3, column name: must not contain a path separator (/ or \\), got 'a/b'
     """
     from ..dataset import check_dataset
-    from .selection import CohortError, select_cohort, selection_key
+    from .selection import CohortError, cohort_mask, selection_key
 
     jobs: list[BatchJob] = []
     seen: dict[str, tuple[int, str]] = {}
     datasets: dict[Path, Any] = {}
     first_key: dict[str, int] = {}           # the first patient key of each dataset (by content)
     folder_digest: dict[Path, str] = {}
-    patient_index: dict[Path, pd.Index] = {}
+    arrow: dict[Path, dict] = {}             # each dataset's tables as Arrow, for its cohorts' cache entries
     members: list[CohortMembers] = []
     notebook = Path(notebook) if notebook else notebook_path("cohort_report")
     for i, row in enumerate(rows, start=1):
@@ -257,14 +257,17 @@ def plan_batch(rows: list[dict[str, Any]], out: Path, *, notebook: str | Path | 
                                                f"run ketamine-outcomes validate {folder}"))
             continue
         try:
-            cohort = select_cohort(dataset, params)
+            keep = cohort_mask(dataset, params)
         except CohortError as exc:
             jobs.append(BatchJob(name, i, None, f"row {i}: {exc}"))
             continue
         selection = selection_key(params)
-        if cache is not None and selection is not None:
-            cache.put_cohort(cohort, folder, selection)     # the report reads its own patients only
-        if folder not in patient_index:
+        if cache is not None and selection is not None and keep is not None:
+            if folder not in arrow:
+                arrow[folder] = arrow_tables(dataset)
+            # the report reads its own patients only
+            cache.put_cohort(dataset, keep, folder, selection, arrow=arrow[folder])
+        if folder not in folder_digest:
             # patients are keyed by the folder's content, so two copies of one dataset are one
             # set of patients, and different datasets are apart
             content = dataset_digest(folder)
@@ -272,8 +275,7 @@ def plan_batch(rows: list[dict[str, Any]], out: Path, *, notebook: str | Path | 
                 first_key[content] = sum(len(datasets[f][0].patients) for f in
                                          {d: f for f, d in folder_digest.items()}.values())
             folder_digest[folder] = content
-            patient_index[folder] = pd.Index(dataset.patients["patient_id"])
-        positions = patient_index[folder].get_indexer(cohort.patients["patient_id"])
+        positions = np.arange(len(dataset.patients)) if keep is None else np.flatnonzero(keep)
         members.append(CohortMembers(i, name, first_key[folder_digest[folder]] + positions.astype(np.int64),
                                      params.min_cell_count))
         key = cache_key(notebook=notebook, parameters={**params.literals(), "data": str(folder)}, data_folder=folder)

@@ -20,12 +20,13 @@ analysis.report.selection.CohortError: site(s) ['site_Z'] are not in the data; s
 
 from __future__ import annotations
 
+import numpy as np
 import pandas as pd
 
 from ..dataset import Dataset
 from .parameters import ReportParameters
 
-__all__ = ["CohortError", "load_cohort", "load_full_dataset", "select_cohort", "selection_key"]
+__all__ = ["CohortError", "cohort_mask", "load_cohort", "load_full_dataset", "select_cohort", "selection_key"]
 
 
 class CohortError(ValueError):
@@ -43,6 +44,28 @@ def select_cohort(dataset: Dataset, params: ReportParameters) -> Dataset:
     ------
     CohortError
         A filter names a column or site that is not in the data, or no patient is left.
+    """
+    keep = cohort_mask(dataset, params)
+    return dataset if keep is None else dataset.subset_rows(keep)
+
+
+def cohort_mask(dataset: Dataset, params: ReportParameters) -> np.ndarray | None:
+    """The patients :func:`select_cohort` keeps, one flag per row of ``dataset.patients``
+    (None: every patient, the filters are empty or keep everyone).
+
+    Raises
+    ------
+    CohortError
+        As :func:`select_cohort`.
+
+    Examples
+    --------
+    >>> import analysis
+    >>> from analysis.report import ReportParameters
+    >>> from analysis.report.selection import cohort_mask
+    >>> full = analysis.load_dataset(analysis.sample_path())
+    >>> int(cohort_mask(full, ReportParameters(sites=["site_A"])).sum()), cohort_mask(full, ReportParameters())
+    (218, None)
     """
     patients = dataset.patients
     keep = pd.Series(True, index=patients.index)
@@ -62,10 +85,10 @@ def select_cohort(dataset: Dataset, params: ReportParameters) -> Dataset:
         if column not in patients:
             raise CohortError(f"periods were given but the patients table has no {column!r} column")
         keep &= patients[column].astype("string").isin(params.periods).fillna(False)
-    ids = patients.loc[keep, "patient_id"]
-    if len(ids) == 0:
+    flags = keep.to_numpy(dtype=bool)
+    if not flags.any():
         raise CohortError("the cohort has no patients after the site, route and period filters")
-    return dataset.subset_rows(keep.to_numpy(dtype=bool)) if not keep.all() else dataset
+    return None if flags.all() else flags
 
 
 def selection_key(params: ReportParameters) -> dict | None:
