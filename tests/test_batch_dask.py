@@ -515,6 +515,33 @@ def test_a_worker_that_does_not_see_the_output_folder_ships_or_says_so(tmp_path,
 
 
 @pytest.mark.slow
+def test_a_session_starts_each_workers_zygote_before_any_report_and_stops_it_when_closed(tmp_path, on_cluster):
+    """The batch connects before it checks its spec; the workers' zygotes do their imports
+    meanwhile, without a task, and are gone (with their folders) once the session closes."""
+    from analysis.report.distributed import DaskSession
+
+    out = tmp_path / "out"
+    out.mkdir()
+
+    def zygote_of(token):
+        from analysis.report.distributed import _ZYGOTES
+
+        zygote = _ZYGOTES.get(token)
+        return None if zygote is None else (zygote.process.pid, str(zygote.folder))
+
+    with DaskSession(on_cluster.address, out) as session:
+        assert (out / f".ko-batch-{session.token}").is_file()
+        started = wait_for(lambda: (lambda found: found if all(found.values()) else None)(
+            session.client.run(zygote_of, session.token)), 30, "each worker's zygote")
+        assert len(started) == 2 and len({pid for pid, _ in started.values()}) == 2
+        wait_for(lambda: all((Path(folder) / "ready").exists() for _, folder in started.values()), 60,
+                 "the zygotes to finish their imports")
+    assert not (out / f".ko-batch-{session.token}").exists()
+    wait_for(lambda: all(ended(pid) for pid, _ in started.values()), 10, "the zygotes to stop")
+    assert not any(Path(folder).exists() for _, folder in started.values())
+
+
+@pytest.mark.slow
 def test_the_cohort_report_renders_on_the_cluster(tmp_path, on_cluster, tiny_data):
     from analysis.report.batch import run_batch
 

@@ -561,15 +561,20 @@ def run_batch(spec: str | Path, out: str | Path, *, workers: int | None = None, 
         cache_root.mkdir(mode=0o700)
     else:
         cache_root = Path(tempfile.mkdtemp(prefix="ko-cache-"))
-    zygote = None
-    if scheduler is None and sys.platform.startswith("linux"):
-        # every kernel and worker of the batch is forked from one process that has done the
-        # imports (.zygote); started first, so that they run on another core while the spec is checked
-        from .zygote import KernelZygote
-
-        zygote = KernelZygote(KERNEL_PRELOAD + WORKER_PRELOAD, env=render_environment(cache_root))
-        zygote.start(wait=False)
+    zygote = session = None
     try:
+        if scheduler is not None:
+            from .distributed import DaskSession
+
+            # connected before the spec is checked: each worker's zygote does its imports meanwhile
+            session = DaskSession(scheduler, out)
+        elif sys.platform.startswith("linux"):
+            # every kernel and worker of the batch is forked from one process that has done the
+            # imports (.zygote); started first, so that they run on another core while the spec is checked
+            from .zygote import KernelZygote
+
+            zygote = KernelZygote(KERNEL_PRELOAD + WORKER_PRELOAD, env=render_environment(cache_root))
+            zygote.start(wait=False)
         with _StopSignals() as stop:
             try:
                 stop.raising = True
@@ -606,7 +611,7 @@ def run_batch(spec: str | Path, out: str | Path, *, workers: int | None = None, 
                 if scheduler is not None:
                     from .distributed import run_on_dask
 
-                    unstarted = run_on_dask(queue, out, scheduler=scheduler, notebook=notebook, timeout=timeout,
+                    unstarted = run_on_dask(queue, out, session=session, notebook=notebook, timeout=timeout,
                                             output=output, cache_root=cache_root, results=results, stop=stop,
                                             on_done=lambda _: bar.update(1), run_isolated=run_isolated)
                 else:
@@ -623,9 +628,13 @@ def run_batch(spec: str | Path, out: str | Path, *, workers: int | None = None, 
             if stop.signum is not None:
                 raise BatchInterrupted(stop.signum, ordered)
     finally:
-        if zygote is not None:
-            zygote.stop()
-        remove_tree(cache_root)
+        try:
+            if zygote is not None:
+                zygote.stop()
+            if session is not None:
+                session.close()
+        finally:
+            remove_tree(cache_root)
     return ordered
 
 

@@ -1,8 +1,9 @@
 """Batches on a Dask distributed cluster: one task per report.
 
 ``run_batch(..., scheduler="tcp://host:8786")`` (``ketamine-outcomes batch SPEC --scheduler
-tcp://host:8786``) plans and checks the batch here, as without a cluster, then submits one
-task per report to the scheduler. A task runs the report exactly as the local pool does
+tcp://host:8786``) connects to the scheduler first (:class:`DaskSession`, which has each
+worker start its kernel zygote while the batch is checked), plans and checks the batch here,
+as without a cluster, then submits one task per report to the scheduler. A task runs the report exactly as the local pool does
 (:func:`analysis.report.batch.run_isolated`): in a worker process of its own session whose
 kernel leads its own process group, both stopped when the report ends, times out or the
 batch is stopped, so a report that crashes its kernel affects no other report and leaves
@@ -65,8 +66,8 @@ from typing import Any
 
 from .render import RenderResult, finish_attempt, last_good, partial_folder, remove_tree
 
-__all__ = ["OUTPUT_MODES", "DistributedUnavailable", "SchedulerUnreachable", "ReportTask", "require_distributed",
-           "render_task", "run_on_dask"]
+__all__ = ["OUTPUT_MODES", "DaskSession", "DistributedUnavailable", "SchedulerUnreachable", "ReportTask",
+           "require_distributed", "render_task", "run_on_dask"]
 
 #: how rendered reports reach the output folder (see the module docstring)
 OUTPUT_MODES = ("auto", "shared", "ship")
@@ -215,11 +216,12 @@ _ZYGOTES: dict[str, Any] = {}
 _ZYGOTE_LOCK = threading.Lock()
 
 
-def _kernel_zygote(token: str) -> str | None:
-    """On a worker (Linux): the socket of this batch's kernel zygote, started by the batch's
-    first task here, so that the worker's kernels are forked with their imports done
-    (:mod:`.zygote`). A zygote of an earlier batch is stopped first: it has the code of its
-    time, and a batch's kernels run the code the worker has now."""
+def _kernel_zygote(token: str, *, wait: bool = True) -> str | None:
+    """On a worker (Linux): the socket of this batch's kernel zygote, so that the worker's
+    kernels are forked with their imports done (:mod:`.zygote`); started here unless the batch
+    started it when it connected (:func:`_start_kernel_zygote`), and waited for unless ``wait``
+    is false. A zygote of an earlier batch is stopped first: it has the code of its time, and
+    a batch's kernels run the code the worker has now."""
     if not sys.platform.startswith("linux"):
         return None
     from .zygote import BLAS_THREADS, PRELOAD, WORKER_PRELOAD, KernelZygote
@@ -232,9 +234,19 @@ def _kernel_zygote(token: str) -> str | None:
             # it forks the workers too, which import what this process imports, from where it does
             env = {**BLAS_THREADS, **os.environ, "PYTHONPATH": os.pathsep.join(p for p in sys.path if p)}
             zygote = KernelZygote(PRELOAD + WORKER_PRELOAD, env=env)
-            zygote.start()
+            zygote.start(wait=False)
             _ZYGOTES[token] = zygote
-        return zygote.socket_path
+    if wait:
+        zygote.wait_ready()
+    return zygote.socket_path
+
+
+async def _start_kernel_zygote(token: str) -> None:
+    """On a worker, when a batch connects: start its kernel zygote, whose imports (two
+    seconds of CPU) then run while the batch checks its cohorts, not before the first report.
+    (A coroutine: Dask runs only those without waiting for them; starting the process takes
+    milliseconds of the worker's event loop.)"""
+    _kernel_zygote(token, wait=False)
 
 
 def _stop_kernel_zygote(token: str) -> None:
@@ -291,29 +303,62 @@ def _collect(future, name: str, out: Path) -> RenderResult | None:
     return _without_attempt(target, result)
 
 
-def run_on_dask(queue: list, out: Path, *, scheduler: Any, notebook: Path | None, timeout: float, output: str,
+class DaskSession:
+    """A batch's connection to a Dask cluster, opened before the batch is planned and closed
+    (``with DaskSession(...)``) when it ends.
+
+    Opening it connects to ``scheduler`` (an address or a Dask cluster object; raises
+    :class:`SchedulerUnreachable` when none answers), writes the output folder's marker and
+    starts each worker's kernel zygote, so that their imports run while this process checks
+    the cohorts. Closing it stops the zygotes and removes the workers' shipped-mode caches
+    and the marker.
+    """
+
+    def __init__(self, scheduler: Any, out: Path):
+        require_distributed()
+        from distributed import Client
+
+        self.token = uuid.uuid4().hex[:12]
+        self.marker = out / f".ko-batch-{self.token}"
+        self.marker.write_text(f"{scheduler}\n", encoding="utf-8")
+        try:
+            self.client = Client(scheduler, timeout=CONNECT_TIMEOUT, set_as_default=False)
+        except (OSError, TimeoutError) as exc:
+            self.marker.unlink()
+            raise SchedulerUnreachable(f"no Dask scheduler answered at {scheduler}: {exc}") from exc
+        # fire and forget: a worker whose zygote did not start starts one with its first report
+        self.client.run(_start_kernel_zygote, self.token, wait=False)
+
+    def __enter__(self) -> DaskSession:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    def close(self) -> None:
+        """Stop the workers' zygotes of this batch, remove its caches there, disconnect."""
+        try:
+            self.client.run(_drop_worker_cache, self.token)
+            self.client.run(_stop_kernel_zygote, self.token)
+        finally:
+            self.client.close()
+            self.marker.unlink(missing_ok=True)
+
+
+def run_on_dask(queue: list, out: Path, *, session: DaskSession, notebook: Path | None, timeout: float, output: str,
                 cache_root: Path, results: dict, stop, on_done: Callable[[RenderResult], None],
                 run_isolated: Callable[..., RenderResult]) -> list:
-    """Render the batch's queue (:class:`~analysis.report.batch.BatchJob` list) on the cluster at
-    ``scheduler`` (an address or a Dask cluster object); fills ``results`` by row and returns
-    the jobs that never started (stopped).
+    """Render the batch's queue (:class:`~analysis.report.batch.BatchJob` list) on the cluster of
+    ``session``; fills ``results`` by row and returns the jobs that never started (stopped).
 
     ``stop`` is the batch's signal record (``signum`` is set by SIGINT or SIGTERM, ``name``
     names it); ``on_done`` is called with each finished report's result.
     """
-    require_distributed()
-    from distributed import Client, Event, Variable
+    from distributed import Event, Variable
 
     if output not in OUTPUT_MODES:
         raise ValueError(f"output must be one of {OUTPUT_MODES}, got {output!r}")
-    token = uuid.uuid4().hex[:12]
-    marker = out / f".ko-batch-{token}"
-    marker.write_text(f"{scheduler}\n", encoding="utf-8")
-    try:
-        client = Client(scheduler, timeout=CONNECT_TIMEOUT, set_as_default=False)
-    except (OSError, TimeoutError) as exc:
-        marker.unlink()
-        raise SchedulerUnreachable(f"no Dask scheduler answered at {scheduler}: {exc}") from exc
+    client, token, marker = session.client, session.token, session.marker
     unstarted: list = []
     futures: dict[Any, Any] = {}
     stop_event_name, reason_name = _stop_names(token)
@@ -359,18 +404,11 @@ def run_on_dask(queue: list, out: Path, *, scheduler: Any, notebook: Path | None
                                                 error=f"stopped by {stop.name or 'an error of the batch'}; its Dask "
                                                       f"task did not stop within {STOP_GRACE:g} s and was cancelled")
     finally:
-        try:
-            client.cancel(list(futures), force=True)
-            if output != "shared":
-                client.run(_drop_worker_cache, token)
-            client.run(_stop_kernel_zygote, token)
-            for job in queue:
-                Variable(_attempts_name(token, job.name), client=client).delete()
-            Variable(reason_name, client=client).delete()
-            Event(stop_event_name, client=client).clear()
-        finally:
-            client.close()
-            marker.unlink(missing_ok=True)
+        client.cancel(list(futures), force=True)
+        for job in queue:
+            Variable(_attempts_name(token, job.name), client=client).delete()
+        Variable(reason_name, client=client).delete()
+        Event(stop_event_name, client=client).clear()
     unstarted.sort(key=lambda job: job.row)
     return unstarted
 
