@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import ast
 import json
+import os
 import re
 import shutil
 from pathlib import Path
@@ -367,3 +368,44 @@ def test_plain_papermill_runs_the_notebook(tmp_path):
          "--no-progress-bar"], capture_output=True, text=True, timeout=600,
     )
     assert bad.returncode != 0 and "min_cell_count: must be at least 1" in bad.stderr
+
+
+def test_the_report_command_hands_its_validated_data_and_cohort_to_the_kernel(tmp_path, monkeypatch, capsys):
+    """``ketamine-outcomes report`` validates the data before the kernel starts; the kernel
+    reads them (and the cohort's patients) from the command's private cache instead of
+    validating again, and the cache is gone when the command ends."""
+    from analysis.report import render
+    from analysis.report.cache import ENV_VAR, DatasetCache, dataset_digest
+    from analysis.report.render import RenderResult
+    from analysis.report.selection import load_cohort, select_cohort
+
+    seen = {}
+
+    def fake_render(params, out, **kwargs):
+        root = Path(os.environ[ENV_VAR])
+        seen["root"], seen["mode"] = root, root.stat().st_mode & 0o777
+        seen["entries"] = sorted(p.name for p in root.iterdir())
+        if params.sites:                                        # a cohort's report reads its cohort only
+            monkeypatch.setattr("analysis.report.selection.load_full_dataset",
+                                lambda p: pytest.fail("read the whole dataset"))
+        monkeypatch.setattr("analysis.report.cache.load_dataset", lambda folder: pytest.fail("validated again"))
+        seen["cohort"] = load_cohort(params)                    # what the kernel's first cell does
+        return RenderResult(params.name, Path(out), "ok", 0.1)
+
+    monkeypatch.setattr(render, "render_report", fake_render)
+    monkeypatch.delenv(ENV_VAR, raising=False)
+    sample = analysis.sample_path()
+    assert main(["report", "--data", str(sample), "--out", str(tmp_path / "r"), "-p", "sites", "site_B"]) == 0
+    cache = DatasetCache(seen["root"])
+    assert seen["mode"] == 0o700 and seen["entries"] == [      # the cohort's patients only
+        cache.cohort_entry(sample, {"sites": ["site_B"], "routes": [], "periods": [], "period_column": None}).name]
+    expected = select_cohort(analysis.load_dataset(sample), ReportParameters(data=str(sample), sites=["site_B"]))
+    assert seen["cohort"].equals(expected) and len(seen["cohort"].patients) == 155
+    assert not seen["root"].exists() and ENV_VAR not in os.environ
+    # without filters the whole validated dataset is handed over
+    monkeypatch.undo()
+    monkeypatch.setattr(render, "render_report", fake_render)
+    monkeypatch.delenv(ENV_VAR, raising=False)
+    assert main(["report", "--data", str(sample), "--out", str(tmp_path / "r")]) == 0
+    assert seen["entries"] == [dataset_digest(sample)] and len(seen["cohort"].patients) == 500
+    assert not seen["root"].exists() and ENV_VAR not in os.environ

@@ -237,14 +237,52 @@ def _kernel_zygote():
 
 def _cmd_report(args: argparse.Namespace) -> int:
     zygote = _kernel_zygote()      # first of all, so that its imports overlap everything below
+    import os
+    import tempfile
+
+    from .report.cache import ENV_VAR as CACHE_VAR
+
+    # the data this command validates, handed to the kernel (which reads it instead of
+    # validating again: .report.cache); private to this command and removed with it
+    cache_root = Path(tempfile.mkdtemp(prefix="ko-cache-"))
+    saved = os.environ.get(CACHE_VAR)
+    os.environ[CACHE_VAR] = str(cache_root)
     try:
-        return _report_with(args, zygote)
+        return _report_with(args, zygote, cache_root)
     finally:
+        if saved is None:
+            os.environ.pop(CACHE_VAR, None)
+        else:
+            os.environ[CACHE_VAR] = saved
+        import shutil
+
+        shutil.rmtree(cache_root, ignore_errors=True)
         if zygote is not None:
             zygote.stop()
 
 
-def _report_with(args: argparse.Namespace, zygote) -> int:
+def _hand_over(dataset, params, cache_root: Path) -> None:
+    """Write what the report ``params`` asks for of the validated ``dataset`` into the
+    command's dataset cache at ``cache_root``: the cohort's patients when the parameters
+    select some (all the kernel reads), else the whole dataset."""
+    from .report.cache import DatasetCache
+    from .report.selection import CohortError, cohort_mask, selection_key
+
+    cache = DatasetCache(cache_root)
+    folder = params.data_path()
+    selection = selection_key(params)
+    if selection is not None:
+        try:
+            keep = cohort_mask(dataset, params)
+        except CohortError:
+            return                 # the kernel's first cell raises it, in the report, as without a cache
+        if keep is not None:
+            cache.put_cohort(dataset, keep, folder, selection)
+            return
+    cache.put(dataset, folder)
+
+
+def _report_with(args: argparse.Namespace, zygote, cache_root: Path) -> int:
     import os
     import signal
 
@@ -261,16 +299,19 @@ def _report_with(args: argparse.Namespace, zygote) -> int:
     here = Path.cwd()
 
     def validate() -> None:
-        # checked here, not kept (the kernel loads its own): bad data stop the render before any
-        # cell runs, and nothing is written. From the command's folder (papermill moves to the
-        # report's while the kernel starts), so that problems name the data as given
+        # checked here, not kept: bad data stop the render before any cell runs, and nothing is
+        # written; good data go to the kernel through the command's cache. From the command's
+        # folder (papermill moves to the report's while the kernel starts), so that problems
+        # name the data as given
         there = Path.cwd()
         os.chdir(here)
         try:
-            usable = _load_or_report(params.data_path()) is not None
+            dataset = _load_or_report(params.data_path())
+            if dataset is not None:
+                _hand_over(dataset, params, cache_root)
         finally:
             os.chdir(there)
-        if not usable:
+        if dataset is None:
             raise _BadData
 
     try:

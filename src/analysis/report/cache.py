@@ -19,7 +19,9 @@ digest and the cohort's filters), so that a report of one clinic of a registry r
 clinic, not the registry.
 
 A report uses a cache only when its environment names one (``KO_DATASET_CACHE``, set by the
-batch for its renders); ``ketamine-outcomes report`` alone loads and validates as before.
+batch for its renders, and by ``ketamine-outcomes report``, which validates the data before
+its kernel starts and writes them, and the cohort's patients, into a cache of its own that
+it removes when it ends); a report rendered otherwise loads and validates its data itself.
 Because ``meta.pickle`` is unpickled, a cache root must belong to the user and be writable
 by nobody else (the batch makes its own with :func:`tempfile.mkdtemp`, mode 0700); a root
 that is not is refused.
