@@ -378,6 +378,7 @@ def test_the_report_command_hands_its_validated_data_and_cohort_to_the_kernel(tm
     from analysis.report.cache import ENV_VAR, DatasetCache, dataset_digest
     from analysis.report.render import RenderResult
     from analysis.report.selection import load_cohort, select_cohort
+    from analysis.report.zygote import ENV_VAR as ZYGOTE_VAR
 
     seen = {}
 
@@ -385,6 +386,7 @@ def test_the_report_command_hands_its_validated_data_and_cohort_to_the_kernel(tm
         root = Path(os.environ[ENV_VAR])
         seen["root"], seen["mode"] = root, root.stat().st_mode & 0o777
         seen["entries"] = sorted(p.name for p in root.iterdir())
+        seen["zygote"] = os.environ.get(ZYGOTE_VAR)             # the kernel is forked from the command's zygote
         if params.sites:                                        # a cohort's report reads its cohort only
             monkeypatch.setattr("analysis.report.selection.load_full_dataset",
                                 lambda p: pytest.fail("read the whole dataset"))
@@ -394,6 +396,7 @@ def test_the_report_command_hands_its_validated_data_and_cohort_to_the_kernel(tm
 
     monkeypatch.setattr(render, "render_report", fake_render)
     monkeypatch.delenv(ENV_VAR, raising=False)
+    monkeypatch.delenv(ZYGOTE_VAR, raising=False)
     sample = analysis.sample_path()
     assert main(["report", "--data", str(sample), "--out", str(tmp_path / "r"), "-p", "sites", "site_B"]) == 0
     cache = DatasetCache(seen["root"])
@@ -409,3 +412,4 @@ def test_the_report_command_hands_its_validated_data_and_cohort_to_the_kernel(tm
     assert main(["report", "--data", str(sample), "--out", str(tmp_path / "r")]) == 0
     assert seen["entries"] == [dataset_digest(sample)] and len(seen["cohort"].patients) == 500
     assert not seen["root"].exists() and ENV_VAR not in os.environ
+    assert seen["zygote"] and ZYGOTE_VAR not in os.environ   # a later render here forks none from the stopped one

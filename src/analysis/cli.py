@@ -241,19 +241,23 @@ def _cmd_report(args: argparse.Namespace) -> int:
     import tempfile
 
     from .report.cache import ENV_VAR as CACHE_VAR
+    from .report.zygote import ENV_VAR as ZYGOTE_VAR
 
     # the data this command validates, handed to the kernel (which reads it instead of
     # validating again: .report.cache); private to this command and removed with it
     cache_root = Path(tempfile.mkdtemp(prefix="ko-cache-"))
-    saved = os.environ.get(CACHE_VAR)
+    # the variables this command sets for its kernel, put back as they were when it ends
+    # (it may be called in a process that renders more: main(["report", ...]))
+    saved = {name: os.environ.get(name) for name in (CACHE_VAR, ZYGOTE_VAR)}
     os.environ[CACHE_VAR] = str(cache_root)
     try:
         return _report_with(args, zygote, cache_root)
     finally:
-        if saved is None:
-            os.environ.pop(CACHE_VAR, None)
-        else:
-            os.environ[CACHE_VAR] = saved
+        for name, value in saved.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
         import shutil
 
         shutil.rmtree(cache_root, ignore_errors=True)
