@@ -38,7 +38,6 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import pandas as pd
 
 from .cache import ENV_VAR as CACHE_ENV_VAR
 from .cache import DatasetCache, arrow_tables, dataset_digest
